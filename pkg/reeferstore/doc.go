@@ -1,0 +1,63 @@
+// Package reeferstore keeps the reefer fleet and its allocations in a SQL
+// database through GORM: step (2) of the pattern's happy path, "write the
+// allocation in the reefer database".
+//
+// # Two databases, one behaviour
+//
+// Deployments and tests use Postgres. The local demo uses an embedded
+// SQLite file (github.com/glebarez/sqlite, pure Go, no cgo) so that it
+// needs nothing installed. [Open] picks the driver from DATABASE_URL.
+// Both run the same migrations (written per dialect) and pass the same
+// test suite, which is what makes the demo a faithful picture of
+// production.
+//
+// # Allocation without double booking
+//
+// [Store.Allocate] is atomic (one statement on Postgres, one transaction
+// on SQLite):
+//
+//  1. If the order already has an allocation, return it. A retried or
+//     redelivered order therefore gets the same reefer: the step is
+//     idempotent, which is what makes retrying it safe.
+//  2. Otherwise take the smallest free reefer whose capacity fits
+//     (deterministic: by capacity, then id), mark it allocated, and
+//     insert the allocation. No reefer fits: allocation.ErrNoCapacity.
+//
+// Two concurrent allocations must never take the same reefer. On Postgres
+// the candidate is selected with FOR UPDATE SKIP LOCKED: an allocation
+// that finds the best reefer locked by another one skips it and takes the
+// next, so allocations run in parallel instead of queueing on one hot
+// row. (Trade-off: a reefer locked by a transaction that then rolls back
+// is invisible for that instant, so with very few free reefers left an
+// order can be rejected that a moment later would have fitted.) SQLite has
+// a single writer; every transaction begins IMMEDIATE, taking the write
+// lock up front, so allocations simply run one after the other.
+//
+// Two concurrent allocations for the same order (a redelivery racing the
+// original) are resolved by the database: order_id is the allocations'
+// primary key and unique among reefers, so the loser's write fails, and
+// the loser is re-run, finding and returning the winner's reefer.
+// Constraints in the schema (one order per reefer, one reefer per order,
+// status matches order) make double booking impossible even if the code
+// had a bug.
+//
+// [Store.AllocateBatch] does the same for many orders in one transaction,
+// saving a commit and round trips per order.
+//
+// # Schema changes
+//
+// [Store.Migrate] applies numbered migrations recorded in
+// schema_migrations, each in its own transaction, under an advisory lock
+// on Postgres so that replicas starting together do not race. Run it at
+// start; running it again is a no-op. [Store.SeedFleet] then makes sure the
+// fleet exists (ids C-0001, C-0002, ...; capacities 10 to 100, so an order
+// above 100 is always rejected).
+//
+// # Errors
+//
+// Every error carries a class from package failure: an unreachable,
+// restarting, locked or overloaded database is transient (the order goes
+// to the retry topic), a broken constraint or a schema mismatch is
+// permanent. Domain code never sees gorm types: rows are unexported and
+// converted to [Reefer] at the edge.
+package reeferstore
