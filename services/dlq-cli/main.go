@@ -1,0 +1,32 @@
+// Command dlq inspects, filters, redrives and resolves the dead letters of
+// the reefer order pipeline. The command itself lives in package dlq.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C lets the batch in flight finish and be recorded; once
+	// it was seen, a second one kills at once.
+	go func() { <-ctx.Done(); stop() }()
+	code := dlq.Run(ctx, os.Args[1:], dlq.Env{
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		StdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		StdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		Getenv:    os.Getenv,
+	})
+	stop()
+	os.Exit(code)
+}
