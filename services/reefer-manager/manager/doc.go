@@ -1,0 +1,24 @@
+// Package manager is the reefer-manager service: it reads OrderCreated
+// events from the orders topic and allocates a reefer container to each
+// order, following the happy path of the pattern's figure:
+//
+//	(1) read the order            consumer.Run over a kafka-go group reader
+//	(2) write the reefer database  reeferstore (Postgres, or SQLite for the demo)
+//	(3) update the inventory       inventory client over HTTP, behind a circuit breaker
+//	(4) emit ContainerAllocated to orders
+//	(5) emit ContainerAssignedToOrder to containers
+//
+// Steps (2)-(5) are shared with order-retry through package handoff. When
+// they fail, the order is not retried here: it is handed to the retry
+// topic (transient failure) or the dead-letter topic (permanent failure,
+// undecodable record) and the service moves on, so a failing inventory
+// does not slow the input down.
+//
+// A record's offset is committed only after its outcome is acknowledged
+// by the broker (COMMIT_MODE=after-handoff), so a crash re-delivers
+// unfinished records instead of losing them. COMMIT_MODE=before-processing
+// shows, for teaching, what goes wrong otherwise.
+//
+// main calls ConfigFromEnv and Run; the local demo calls Run with its own
+// Config, several services in one process. Nothing here is global.
+package manager

@@ -1,0 +1,140 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+)
+
+// metrics are the service's Prometheus series, registered on the private
+// registry that /metrics serves. The README lists them.
+type metrics struct {
+	consumed     prometheus.Counter
+	allocated    prometheus.Counter
+	rejected     prometheus.Counter
+	retried      prometheus.Counter
+	deadLettered *prometheus.CounterVec
+	skipped      prometheus.Counter
+	handoffErrs  prometheus.Counter
+	processing   *prometheus.HistogramVec
+	inventory    *prometheus.HistogramVec
+	breaker      prometheus.Gauge
+}
+
+// Circuit-breaker states as gauge values.
+var breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	const ns = "reefer_manager"
+	// From 100µs (a fast local allocation) to 10s (an inventory timeout).
+	latency := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &metrics{
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_consumed_total",
+			Help: "Records fetched from the orders topic."}),
+		allocated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "orders_allocated_total",
+			Help: "Orders allocated a reefer; ContainerAllocated and ContainerAssignedToOrder written."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "orders_rejected_total",
+			Help: "Orders no reefer can take; OrderRejected written."}),
+		retried: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_retried_total",
+			Help: "Records handed to the retry topic after a transient failure."}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total",
+			Help: "Records written to the dead-letter topic, by x-dlq-reason."}, []string{"reason"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_skipped_total",
+			Help: "Events of other types on the orders topic, committed without processing."}),
+		handoffErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "handoff_errors_total",
+			Help: "Outcomes that could not be written; the record is processed again, not committed."}),
+		processing: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "processing_seconds",
+			Help: "Time from the start of processing a record to its acknowledged hand-off, by route.", Buckets: latency},
+			[]string{"route"}),
+		inventory: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "inventory_request_seconds",
+			Help: "Latency of inventory calls, by result (ok or error; an open circuit fails in microseconds).", Buckets: latency},
+			[]string{"result"}),
+		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
+			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+	}
+	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
+		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
+	}
+	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
+		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// observe counts one processed record by the route it took.
+func (m *metrics) observe(d handoff.Decision, err error, took time.Duration) {
+	if err != nil {
+		m.handoffErrs.Inc()
+		return
+	}
+	switch d.Route {
+	case handoff.RouteAllocated:
+		m.allocated.Inc()
+	case handoff.RouteRejected:
+		m.rejected.Inc()
+	case handoff.RouteRetry:
+		m.retried.Inc()
+	case handoff.RouteDeadLetter:
+		m.deadLettered.WithLabelValues(string(d.Reason)).Inc()
+	case handoff.RouteSkipped:
+		m.skipped.Inc()
+	}
+	m.processing.WithLabelValues(string(d.Route)).Observe(took.Seconds())
+}
+
+// setBreakerState records a circuit-breaker transition.
+func (m *metrics) setBreakerState(state string) {
+	if v, ok := breakerStates[state]; ok {
+		m.breaker.Set(v)
+	}
+}
+
+// timedInventory measures every inventory call. It decorates the client
+// instead of living in it, because the latency series are this service's.
+type timedInventory struct {
+	next    allocation.Inventory
+	latency *prometheus.HistogramVec
+}
+
+func (t timedInventory) Allocate(ctx context.Context, containerID, orderID string) error {
+	start := time.Now()
+	err := t.next.Allocate(ctx, containerID, orderID)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	t.latency.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// lagCollector exports the consumer lag kafka-go's Reader reports. kafka-go
+// computes it for the partition it fetched from last, so with several
+// partitions it is a sample, not a sum; it is still the signal that the
+// service falls behind.
+type lagCollector struct {
+	desc  *prometheus.Desc
+	stats func() int64
+}
+
+func newLagCollector(stats func() int64) *lagCollector {
+	return &lagCollector{
+		desc: prometheus.NewDesc("reefer_manager_consumer_lag",
+			"Records between the reader's position and the end of the partition it read last (kafka-go Reader.Stats().Lag).",
+			nil, nil),
+		stats: stats,
+	}
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.stats()))
+}
