@@ -26,6 +26,13 @@ const (
 	// WriterBatchTimeout is how long a writer waits to fill a batch.
 	// kafka-go's 1 s default adds a second to every synchronous write.
 	WriterBatchTimeout = 5 * time.Millisecond
+	// WriterBatchBytes is the largest request a writer sends, and so the
+	// largest record it accepts. kafka-go's 1 MiB default refuses, on the
+	// client, a record the reader just received from a broker that allows
+	// more, and a service that forwards records byte for byte (retry, dead
+	// letter) would retry that hand-off forever. The broker's (or topic's)
+	// max.message.bytes is the limit that counts.
+	WriterBatchBytes = 16 << 20
 )
 
 // Dialer returns a kafka-go Dialer with the client id, TLS, SASL and Dial
@@ -113,6 +120,8 @@ func (c Config) NewReader(rc kafka.ReaderConfig) (*kafka.Reader, error) {
 //   - RequiredAcks RequireAll: a write succeeds once every in-sync replica
 //     has it, so an acknowledged record survives a broker loss;
 //   - BatchTimeout WriterBatchTimeout instead of kafka-go's 1 s;
+//   - BatchBytes WriterBatchBytes instead of kafka-go's 1 MiB, so that the
+//     broker's max.message.bytes decides which records are too large;
 //   - AllowAutoTopicCreation false: a typo in a topic name is an error, not
 //     a new topic.
 //
@@ -136,6 +145,7 @@ func (c Config) NewWriter(topic string) (*kafka.Writer, error) {
 		Dialer:       d,
 		Balancer:     &kafka.Hash{},
 		BatchTimeout: WriterBatchTimeout,
+		BatchBytes:   WriterBatchBytes,
 		RequiredAcks: int(kafka.RequireAll),
 	})
 	w.AllowAutoTopicCreation = false

@@ -1,0 +1,190 @@
+# reefer-dlq: build, test and lint every module of the Go workspace.
+#
+# The module list is read from go.work, so a module added there is built,
+# tested, linted and tidied without touching this file. Run `make` for help.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Every `use` directory of go.work, without the leading "./".
+MODULES := $(patsubst ./%,%,$(shell go work edit -json | sed -n 's/.*"DiskPath": "\(.*\)".*/\1/p'))
+
+# The binaries of the contract: name=directory of its main package. When a
+# directory has no main package yet, `make build` skips that binary.
+BINARY_SOURCES := \
+	reefer-manager=services/reefer-manager \
+	order-retry=services/order-retry \
+	container-inventory-mock=services/container-inventory-mock \
+	dlq=services/dlq-cli \
+	devbroker=pkg/cmd/devbroker
+
+# Image names. Each can be overridden from the environment, e.g.
+# POSTGRES_IMAGE=postgres:16 to run the tests on a public image.
+export POSTGRES_IMAGE         ?= reefer-dlq/postgres:15
+export REEFER_MANAGER_IMAGE   ?= reefer-dlq/reefer-manager:dev
+export ORDER_RETRY_IMAGE      ?= reefer-dlq/order-retry:dev
+export INVENTORY_MOCK_IMAGE   ?= reefer-dlq/container-inventory-mock:dev
+export DLQ_IMAGE              ?= reefer-dlq/dlq:dev
+export DEVBROKER_IMAGE        ?= reefer-dlq/devbroker:dev
+export KAFKA_IMAGE            ?= $(DEVBROKER_IMAGE)
+# Base of the service images; scratch needs no registry. With a registry:
+# SERVICE_BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot
+SERVICE_BASE_IMAGE ?= scratch
+IMAGE_OF = reefer-manager=$(REEFER_MANAGER_IMAGE) order-retry=$(ORDER_RETRY_IMAGE) \
+	container-inventory-mock=$(INVENTORY_MOCK_IMAGE) dlq=$(DLQ_IMAGE) devbroker=$(DEVBROKER_IMAGE)
+
+# testcontainers-go on an engine without a registry: the reaper's image cannot
+# be pulled (only the exact value "true" disables it), and inside a container
+# the mapped ports are reached on localhost.
+export TESTCONTAINERS_RYUK_DISABLED := true
+ifneq ($(wildcard /.dockerenv),)
+export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
+endif
+
+# -race everywhere (the consumer, scheduler and offsets code is concurrent);
+# it needs cgo, so it is left out, with a note, where no C compiler exists.
+# -count=1 because integration results depend on images, which go test's
+# cache cannot see.
+RACE := $(if $(shell command -v gcc || command -v cc || command -v clang),-race,)
+TEST_FLAGS ?= $(RACE) -count=1 -timeout 25m
+UNIT_TEST_FLAGS ?= -short $(RACE)
+STATICCHECK_VERSION := v0.8.2
+TOOLS := $(CURDIR)/bin/tools
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+TEST_LOG := bin/test.log
+# In a module loop: true when module $$m has Go files yet (go vet fails on none).
+HAS_GO = [ -n "$$(find $$m -name '*.go' -not -path '*/testdata/*' -print -quit)" ]
+
+.PHONY: help build images images-postgres images-services test test-unit docker-check \
+	lint tidy tidy-check check-gowork-off env rename demo clean
+
+help: ## List the targets
+	@echo "Usage: make <target>   (modules: $(MODULES))"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build every binary whose main package exists into bin/ (static, CGO_ENABLED=0)
+	@mkdir -p bin; failed=""; \
+	for entry in $(BINARY_SOURCES); do \
+		name=$${entry%%=*}; dir=$${entry#*=}; \
+		sources=$$(ls $$dir/*.go 2>/dev/null | grep -v '_test\.go$$' || true); \
+		if [ -z "$$sources" ] || ! grep -qs '^package main$$' $$sources; then \
+			echo "build: skip $$name ($$dir has no main package yet)"; continue; \
+		fi; \
+		echo "build: bin/$$name <- ./$$dir"; \
+		CGO_ENABLED=0 go build -trimpath -o bin/$$name ./$$dir || failed="$$failed $$name"; \
+	done; \
+	[ -z "$$failed" ] || { echo "make build: failed:$$failed" >&2; exit 1; }
+
+images: images-postgres images-services ## Build every image the tests use, nothing pulled (Postgres from Debian packages, services from bin/)
+
+images-postgres: ## Build the Postgres image from Debian packages (debootstrap; skipped when the recipe is unchanged)
+	@case "$(POSTGRES_IMAGE)" in \
+	reefer-dlq/*) bash deployments/images/postgres/build.sh "$(POSTGRES_IMAGE)" ;; \
+	*) echo "images: POSTGRES_IMAGE=$(POSTGRES_IMAGE) is not built here; the engine pulls it" ;; \
+	esac
+
+images-services: build ## Build an image of each binary in bin/ on SERVICE_BASE_IMAGE (default scratch)
+	@for entry in $(BINARY_SOURCES); do \
+		name=$${entry%%=*}; dir=$${entry#*=}; \
+		[ -x bin/$$name ] || continue; \
+		image=""; for pair in $(IMAGE_OF); do [ "$${pair%%=*}" = "$$name" ] && image=$${pair#*=}; done; \
+		dockerfile=deployments/images/service.Dockerfile; \
+		[ -f $$dir/Dockerfile ] && dockerfile=$$dir/Dockerfile; \
+		ctx=bin/.images/$$name; rm -rf $$ctx; mkdir -p $$ctx; cp bin/$$name $$ctx/; \
+		echo "images: $$image <- bin/$$name ($$dockerfile, base $(SERVICE_BASE_IMAGE))"; \
+		previous=$$(docker image inspect -f '{{.Id}}' $$image 2>/dev/null || true); \
+		out=$$(docker build -f $$dockerfile --build-arg BASE_IMAGE=$(SERVICE_BASE_IMAGE) \
+			--build-arg BINARY=$$name -t $$image $$ctx 2>&1) || { echo "$$out" >&2; exit 1; }; \
+		if [ -n "$$previous" ] && [ "$$previous" != "$$(docker image inspect -f '{{.Id}}' $$image)" ]; then \
+			docker rmi $$previous >/dev/null 2>&1 || true; \
+		fi; \
+	done
+
+docker-check: # Stop at once, with the reason, when no Docker engine answers
+	@command -v docker >/dev/null || { \
+		echo "make: no Docker engine: the docker command is not installed. 'make test' needs a Docker engine; 'make test-unit' runs the tests that need none." >&2; exit 1; }
+	@out=$$(timeout 30 docker version --format '{{.Server.Version}}' 2>&1) || { \
+		echo "make: the Docker engine is not reachable ($${DOCKER_HOST:-unix:///var/run/docker.sock}): $$out" >&2; \
+		echo "make: start Docker (or set DOCKER_HOST); 'make test-unit' runs the tests that need no engine." >&2; exit 1; }
+
+test: ## Run every test of every module, integration included (needs a Docker engine; runs make images first)
+	@$(MAKE) docker-check
+	@$(if $(RACE),,echo "test: no C compiler found, running without -race (apt-get install gcc)")
+	@mkdir -p bin; : > $(TEST_LOG); failed=""; \
+	$(MAKE) images || failed=" images"; \
+	for m in $(MODULES); do \
+		if ! $(HAS_GO); then echo "test: $$m (no Go packages yet)"; continue; fi; \
+		echo "test: $$m"; \
+		(cd $$m && go test $(TEST_FLAGS) ./...) 2>&1 | tee -a $(TEST_LOG) || failed="$$failed $$m"; \
+	done; \
+	ok=$$(grep -c '^ok ' $(TEST_LOG) || true); \
+	fail=$$(grep -cE '^FAIL[[:space:]]' $(TEST_LOG) || true); \
+	none=$$(grep -c 'no test files' $(TEST_LOG) || true); \
+	echo "make test: $$ok packages passed, $$fail failed, $$none without tests$${failed:+ (failed:$$failed)}"; \
+	[ -z "$$failed" ]
+
+test-unit: ## Run the tests that need no Docker engine (go test -short in every module)
+	@failed=""; \
+	for m in $(MODULES); do \
+		if ! $(HAS_GO); then echo "test-unit: $$m (no Go packages yet)"; continue; fi; \
+		echo "test-unit: $$m"; \
+		(cd $$m && go test $(UNIT_TEST_FLAGS) ./...) || failed="$$failed $$m"; \
+	done; \
+	[ -z "$$failed" ] || { echo "make test-unit: failing modules:$$failed" >&2; exit 1; }
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)
+	@echo "lint: installing staticcheck $(STATICCHECK_VERSION) into $(TOOLS)"
+	@GOBIN=$(TOOLS) GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mv $(TOOLS)/staticcheck $@
+
+lint: $(STATICCHECK) ## go vet, gofmt check and staticcheck over every module
+	@failed=""; \
+	for m in $(MODULES); do \
+		if ! $(HAS_GO); then echo "lint: $$m (no Go packages yet)"; continue; fi; \
+		echo "lint: $$m"; \
+		(cd $$m && go vet ./...) || failed="$$failed vet:$$m"; \
+		unformatted=$$(gofmt -l $$m); \
+		if [ -n "$$unformatted" ]; then echo "gofmt: not formatted (run gofmt -w):"; echo "$$unformatted"; failed="$$failed gofmt:$$m"; fi; \
+		(cd $$m && $(STATICCHECK) ./...) || failed="$$failed staticcheck:$$m"; \
+	done; \
+	[ -z "$$failed" ] || { echo "make lint: failed:$$failed" >&2; exit 1; }
+
+tidy: ## go mod tidy in every module
+	@for m in $(MODULES); do echo "tidy: $$m"; (cd $$m && GOWORK=off go mod tidy); done
+
+tidy-check: ## Fail when go mod tidy would change a go.mod or go.sum
+	@failed=""; \
+	for m in $(MODULES); do \
+		(cd $$m && GOWORK=off go mod tidy -diff) || failed="$$failed $$m"; \
+	done; \
+	[ -z "$$failed" ] || { echo "make tidy-check: not tidy (run make tidy):$$failed" >&2; exit 1; }
+
+check-gowork-off: ## Build and vet every module on its own (GOWORK=off), as a consumer of one module would
+	@failed=""; \
+	for m in $(MODULES); do \
+		if ! $(HAS_GO); then echo "check-gowork-off: $$m (no Go packages yet)"; continue; fi; \
+		echo "check-gowork-off: $$m"; \
+		(cd $$m && GOWORK=off go build -o /dev/null ./... && GOWORK=off go vet ./...) || failed="$$failed $$m"; \
+	done; \
+	[ -z "$$failed" ] || { echo "make check-gowork-off: failing modules:$$failed" >&2; exit 1; }
+
+env: ## Print the test environment; eval "$(make -s env)" before running go test by hand
+	@for v in TESTCONTAINERS_RYUK_DISABLED $(if $(TESTCONTAINERS_HOST_OVERRIDE),TESTCONTAINERS_HOST_OVERRIDE) \
+		POSTGRES_IMAGE KAFKA_IMAGE REEFER_MANAGER_IMAGE ORDER_RETRY_IMAGE INVENTORY_MOCK_IMAGE DLQ_IMAGE DEVBROKER_IMAGE; do \
+		echo "export $$v=$${!v}"; \
+	done
+
+rename: ## Give a fork its own module path: make rename MODULE=example.com/you/project
+	@[ -n "$(MODULE)" ] || { echo "make rename: set MODULE, e.g. make rename MODULE=example.com/acme/coldchain" >&2; exit 1; }
+	@cd scripts && GOWORK=off go run ./rename -root .. -to "$(MODULE)"
+
+demo: ## Run the narrated scenario in one process, nothing but Go needed (flags: DEMO_FLAGS="--seed 7 --speed 0.5")
+	@mkdir -p bin
+	@go build -o bin/demo ./deployments/local
+	@bin/demo $(DEMO_FLAGS)
+
+clean: ## Remove bin/ (binaries, image contexts, installed tools, test log)
+	rm -rf bin

@@ -1,0 +1,2 @@
+CREATE TABLE fleet (container_id text PRIMARY KEY);
+INSERT INTO fleet VALUES ('C01');

@@ -1,0 +1,577 @@
+package retrier_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
+	"github.com/reeferdlq/reefer-dlq/services/order-retry/retrier"
+)
+
+// Topics of every test broker. Fewer partitions than production keep the
+// tests quick; more than one keeps per-partition commit logic honest.
+var testTopics = map[string]int{"orders": 3, "containers": 3, "order-retries": 3, "order-dead-letter": 1}
+
+const (
+	group      = "order-retry"
+	retryTopic = "order-retries"
+	dlqTopic   = "order-dead-letter"
+)
+
+// env is one test's world: an in-process broker, the real inventory mock
+// with its admin client, and a database.
+type env struct {
+	t       testing.TB
+	broker  *devbroker.Broker
+	kafka   kafkaclient.Config
+	mock    *admin.Client
+	dbURL   string
+	mockURL string
+}
+
+// newEnv starts the broker and the inventory mock; dbURL "" means a SQLite
+// file of the test.
+func newEnv(t testing.TB, dbURL string) *env {
+	t.Helper()
+	b, err := devbroker.Start(context.Background(), devbroker.Config{Topics: testTopics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+
+	mock, err := inventorymock.New(inventorymock.Config{HTTPAddr: "127.0.0.1:0", CallLogSize: 50000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mock.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := mock.Shutdown(ctx); err != nil {
+			t.Errorf("inventory mock: %v", err)
+		}
+	})
+	if dbURL == "" {
+		dbURL = "sqlite:" + filepath.Join(t.TempDir(), "reefers.db")
+	}
+	mockURL := "http://" + mock.Addr()
+	return &env{
+		t: t, broker: b, kafka: kafkaclient.Config{Brokers: []string{b.Addr()}},
+		mock: admin.New(mockURL, ""), mockURL: mockURL, dbURL: dbURL,
+	}
+}
+
+// environ is the service's environment in this world, with settings that
+// make tests quick: a short base delay, so that retries come in tens of
+// milliseconds.
+func (e *env) environ(extra map[string]string) map[string]string {
+	m := map[string]string{
+		"KAFKA_BROKERS":      e.broker.Addr(),
+		"DATABASE_URL":       e.dbURL,
+		"INVENTORY_URL":      e.mockURL,
+		"HTTP_ADDR":          freeAddr(e.t),
+		"LOG_LEVEL":          "debug",
+		"REEFER_FLEET_SIZE":  "300",
+		"SHUTDOWN_TIMEOUT":   "10s",
+		"RETRY_BASE_DELAY":   "50ms",
+		"RETRY_MAX_DELAY":    "2s",
+		"RETRY_MAX_ATTEMPTS": "5",
+	}
+	maps.Copy(m, extra)
+	return m
+}
+
+func (e *env) config(extra map[string]string) retrier.Config {
+	e.t.Helper()
+	env := e.environ(extra)
+	cfg, err := retrier.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cfg
+}
+
+// setFaults replaces the inventory mock's fault profile.
+func (e *env) setFaults(p faults.Profile) {
+	e.t.Helper()
+	if _, err := e.mock.SetFaults(context.Background(), p); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// allocateCalls returns the inventory's allocate calls of one order,
+// oldest first.
+func (e *env) allocateCalls(orderID string) []calls.Call {
+	e.t.Helper()
+	got, err := e.mock.Calls(context.Background(), calls.Query{Route: faults.RouteAllocate, OrderID: orderID})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
+// service is a running retrier.Run.
+type service struct {
+	cfg    retrier.Config
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+	once   sync.Once
+	err    error
+}
+
+// start runs the service in the background and waits until it is ready;
+// it is stopped gracefully when the test ends, unless the test stopped it
+// before.
+func (e *env) start(cfg retrier.Config) *service {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &service{cfg: cfg, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	go func() { s.done <- retrier.Run(ctx, log, cfg) }()
+	e.t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			e.t.Errorf("service stopped with: %v", err)
+		}
+		if e.t.Failed() {
+			e.t.Logf("service log:\n%s", s.logs.String())
+		}
+	})
+	waitReady(e.t, cfg.HTTPAddr, s.done)
+	return s
+}
+
+// stop cancels the service and waits for Run to return.
+func (s *service) stop() error {
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case s.err = <-s.done:
+		case <-time.After(s.cfg.ShutdownTimeout + 20*time.Second):
+			s.err = errors.New("Run did not return after shutdown")
+		}
+	})
+	return s.err
+}
+
+// waitReady polls /readyz until it answers 200; died, when it delivers,
+// means the service ended before it was ready.
+func waitReady(t testing.TB, addr string, died <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-died:
+			t.Fatalf("service ended before it was ready: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service at %s not ready after 30s (last: %v)", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// produce writes records and returns them as the broker stored them
+// (with partition and offset).
+func (e *env) produce(msgs ...kafka.Message) []kafka.Message {
+	e.t.Helper()
+	w, err := e.kafka.NewWriter("")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer w.Close()
+	return e.write(w, msgs...)
+}
+
+// write writes records with w and reads them back, to learn their
+// partitions and offsets (the writer does not report them). The result is
+// in the order of msgs.
+func (e *env) write(w *kafka.Writer, msgs ...kafka.Message) []kafka.Message {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		e.t.Fatalf("produce: %v", err)
+	}
+	type kv struct{ topic, key, value string }
+	stored := map[kv]kafka.Message{}
+	topics := map[string]bool{}
+	for _, m := range msgs {
+		topics[m.Topic] = true
+	}
+	for topic := range topics {
+		for _, m := range e.readAll(topic) {
+			stored[kv{topic, string(m.Key), string(m.Value)}] = m
+		}
+	}
+	out := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		s, ok := stored[kv{m.Topic, string(m.Key), string(m.Value)}]
+		if !ok {
+			e.t.Fatalf("record %s written to %s not found there", m.Key, m.Topic)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// ends returns, per partition, the offset the next record will get.
+func (e *env) ends(topic string) map[int]int64 {
+	e.t.Helper()
+	client, closeClient := e.client()
+	defer closeClient()
+	var reqs []kafka.OffsetRequest
+	for p := range testTopics[topic] {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		e.t.Fatalf("list offsets of %s: %v", topic, err)
+	}
+	out := map[int]int64{}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			e.t.Fatalf("list offsets of %s/%d: %v", topic, p.Partition, p.Error)
+		}
+		out[p.Partition] = p.LastOffset
+	}
+	return out
+}
+
+// committed returns the group's committed offsets of the retry topic (the
+// next offset to read; -1 when nothing was committed) per partition.
+func (e *env) committed() map[int]int64 {
+	e.t.Helper()
+	client, closeClient := e.client()
+	defer closeClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var partitions []int
+	for p := range testTopics[retryTopic] {
+		partitions = append(partitions, p)
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
+		GroupID: group,
+		Topics:  map[string][]int{retryTopic: partitions},
+	})
+	if err != nil {
+		e.t.Fatalf("fetch committed offsets: %v", err)
+	}
+	out := map[int]int64{}
+	for _, p := range resp.Topics[retryTopic] {
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out
+}
+
+func (e *env) client() (*kafka.Client, func()) {
+	t, err := e.kafka.Transport()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &kafka.Client{Addr: kafka.TCP(e.kafka.Brokers...), Transport: t}, t.CloseIdleConnections
+}
+
+// allCommitted reports whether the group has committed every record of
+// the retry topic, the ones the service republished included: every
+// retry is concluded.
+func (e *env) allCommitted() bool {
+	ends, committed := e.ends(retryTopic), e.committed()
+	for p, end := range ends {
+		if end > 0 && committed[p] != end {
+			return false
+		}
+	}
+	return true
+}
+
+// waitAllCommitted waits until allCommitted holds.
+func (e *env) waitAllCommitted(timeout time.Duration) {
+	e.t.Helper()
+	waitFor(e.t, timeout, "the group to commit every record of the retry topic", e.allCommitted)
+}
+
+// readAll returns every record of topic, partition by partition in order.
+func (e *env) readAll(topic string) []kafka.Message {
+	e.t.Helper()
+	ends := e.ends(topic)
+	var out []kafka.Message
+	for p := range testTopics[topic] {
+		if ends[p] == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: e.kafka.Brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				cancel()
+				r.Close()
+				e.t.Fatalf("read %s/%d: %v", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset >= ends[p]-1 {
+				break
+			}
+		}
+		cancel()
+		r.Close()
+	}
+	return out
+}
+
+// allocatedContainers returns, per order, the distinct containers named
+// by the ContainerAllocated events on the orders topic. A redelivery may
+// emit an order's event twice (with the same event id); one container per
+// order means it was allocated once.
+func (e *env) allocatedContainers() map[string][]string {
+	e.t.Helper()
+	out := map[string][]string{}
+	for _, m := range e.readAll("orders") {
+		ev, err := events.Decode(m.Value)
+		if err != nil || ev.Type != events.TypeContainerAllocated {
+			continue
+		}
+		data, err := events.DecodeData[events.ContainerAllocated](ev)
+		if err != nil {
+			e.t.Fatalf("ContainerAllocated %s: %v", ev.ID, err)
+		}
+		if !slices.Contains(out[data.OrderID], data.ContainerID) {
+			out[data.OrderID] = append(out[data.OrderID], data.ContainerID)
+		}
+	}
+	return out
+}
+
+// order returns an OrderCreated record for id on the orders topic.
+func order(t testing.TB, id string) kafka.Message {
+	t.Helper()
+	env, err := events.New("/test/orders", events.TypeOrderCreated, id, events.OrderCreated{
+		OrderID: id, ProductID: "P-" + id, CustomerID: "CU-1", Quantity: 10,
+		PickupCity: "Oakland", DestinationCity: "Shanghai", ExpectedDeliveryDate: "2026-05-01",
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := events.Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kafka.Message{Topic: "orders", Key: []byte(id), Value: value}
+}
+
+func orderIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%04d", prefix, i)
+	}
+	return ids
+}
+
+// firstAttempt plays reefer-manager for the orders: it publishes them to
+// the orders topic and runs the shared first attempt on each (the same
+// handoff.Processor over the same database and the real inventory mock),
+// which, with the inventory failing, hands them to the retry topic. It
+// returns the retry records as stored.
+func (e *env) firstAttempt(cfg retrier.Config, ids ...string) []kafka.Message {
+	e.t.Helper()
+	ctx := context.Background()
+	msgs := make([]kafka.Message, len(ids))
+	for i, id := range ids {
+		msgs[i] = order(e.t, id)
+	}
+	stored := e.produce(msgs...)
+
+	store, err := reeferstore.Open(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := store.SeedFleet(ctx, cfg.FleetSize); err != nil {
+		e.t.Fatal(err)
+	}
+	inv, err := inventory.New(inventory.Config{BaseURL: cfg.InventoryURL})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := e.kafka.NewWriter("")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer w.Close()
+	p := &handoff.Processor{
+		Allocator: allocation.Service{Store: store, Inventory: inv},
+		Router: &handoff.Router{
+			Writer:      w,
+			Topics:      handoff.Topics{Orders: "orders", Containers: "containers", Retry: retryTopic, DeadLetter: dlqTopic},
+			Source:      "/test/reefer-manager",
+			Policy:      cfg.BackoffPolicy(),
+			MaxAttempts: cfg.RetryMaxAttempts,
+		},
+		SkipOtherTypes: true,
+	}
+	for _, m := range stored {
+		d, err := p.Process(ctx, m, retrymeta.Meta{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if d.Route != handoff.RouteRetry {
+			e.t.Fatalf("first attempt of %s: route %s (%v), want retry: the test expects a failing inventory", m.Key, d.Route, d.Err)
+		}
+	}
+	var retries []kafka.Message
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for _, m := range e.readAll(retryTopic) {
+		if meta, _ := retrymeta.Parse(m.Headers); want[string(m.Key)] && meta.Attempt == 1 {
+			retries = append(retries, m)
+		}
+	}
+	if len(retries) != len(ids) {
+		e.t.Fatalf("%d retry records after the first attempt, want %d", len(retries), len(ids))
+	}
+	return retries
+}
+
+// retryRecord is the record reefer-manager would have handed to the retry
+// topic for the stored order orig after attempt failed attempts: key and
+// value unchanged, due at due.
+func retryRecord(orig kafka.Message, attempt int, due time.Time) kafka.Message {
+	failedAt := due.Add(-50 * time.Millisecond)
+	return kafka.Message{
+		Topic: retryTopic,
+		Key:   orig.Key,
+		Value: orig.Value,
+		Headers: retrymeta.Apply(orig.Headers, retrymeta.Meta{
+			Attempt: attempt, DueAt: due, FirstFailureAt: failedAt, LastFailureAt: failedAt,
+			ErrorClass: failure.Transient, ErrorMessage: "inventory answered 503 Service Unavailable",
+			OriginalTopic: orig.Topic, OriginalPartition: orig.Partition, OriginalOffset: orig.Offset,
+			OriginalTimestamp: orig.Time,
+		}),
+	}
+}
+
+// publishOrders publishes OrderCreated records for ids to the orders topic
+// and returns them as stored.
+func (e *env) publishOrders(ids ...string) []kafka.Message {
+	e.t.Helper()
+	msgs := make([]kafka.Message, len(ids))
+	for i, id := range ids {
+		msgs[i] = order(e.t, id)
+	}
+	return e.produce(msgs...)
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, for the ops server (Run does not report the port it bound).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer is a log sink the service writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// metric returns the value of a series (`name` or `name{label="v",...}`,
+// labels as Prometheus prints them, sorted by name) from /metrics at addr;
+// 0 when it is absent.
+func metric(t testing.TB, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape metrics: %v", err)
+	}
+	for line := range strings.Lines(string(body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok && name == series {
+			var v float64
+			if _, err := fmt.Sscan(value, &v); err != nil {
+				t.Fatalf("metric %s: value %q: %v", series, value, err)
+			}
+			return v
+		}
+	}
+	return 0
+}

@@ -1,0 +1,146 @@
+package retrier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+)
+
+// retrier is the consumer handler: it runs one due record through the
+// shared decode -> allocate -> hand-off steps, or dead-letters it as
+// poison when its retry headers cannot be trusted.
+type retrier struct {
+	log       *slog.Logger
+	metrics   *metrics
+	processor *handoff.Processor
+	// maxDueAhead is MAX_DUE_AHEAD (see dueAt).
+	maxDueAhead time.Duration
+	now         func() time.Time
+}
+
+// handle returns nil once the record's outcome is acknowledged by the
+// broker (success events, the republished retry, or the dead letter); an
+// error makes the consumer try the same record again and keeps its offset
+// uncommitted.
+func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
+	start := r.now()
+	prev, err := r.readHeaders(msg, start)
+	var (
+		d       handoff.Decision
+		attempt int // this attempt's number; 0 when the headers cannot be read
+	)
+	if err != nil {
+		d, err = r.processor.Router.Poison(ctx, msg, prev, err)
+	} else {
+		attempt = prev.Attempt + 1
+		r.metrics.started(attempt)
+		d, err = r.processor.Process(ctx, msg, prev)
+	}
+	if errors.Is(err, handoff.ErrInterrupted) {
+		return err // shutting down: not a failure of the record, nor of the hand-off
+	}
+	r.metrics.observe(d, err, attempt, r.now().Sub(start))
+	if err != nil {
+		return err
+	}
+
+	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
+	switch d.Route {
+	case handoff.RouteDeadLetter:
+		// d.Attempt is the dead letter's x-retry-attempt, also for poison.
+		r.log.Warn("order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
+	case handoff.RouteRetry:
+		// Debug, not Info: during an outage every retry takes this route,
+		// and records_retried_total already counts them.
+		r.log.Debug("order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
+	default:
+		// Debug too: after an outage every order passes here, and
+		// successes_total counts them by attempt.
+		r.log.Debug("order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
+	}
+	return nil
+}
+
+// readHeaders reads the retry metadata of msg. A record on the retry topic
+// must carry a complete, valid set (retrymeta.ParseRetry) with a due time
+// that has come: the scheduler releases a record before its due time only
+// when that time is beyond MAX_DUE_AHEAD (see dueAt). Otherwise the error
+// says what is wrong, and the Meta is what could be salvaged for the dead
+// letter.
+func (r *retrier) readHeaders(msg kafka.Message, now time.Time) (retrymeta.Meta, error) {
+	meta, err := retrymeta.ParseRetry(msg.Headers)
+	if err != nil {
+		return salvage(msg.Headers), fmt.Errorf("read retry headers of %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
+	}
+	if ahead := meta.DueAt.Sub(now); ahead > 0 {
+		return meta, failure.NewPermanent("poison-headers", fmt.Errorf(
+			"read retry headers of %s/%d@%d: header %s is %s ahead; it was beyond MAX_DUE_AHEAD (%s) when fetched: a clock far ahead or a forged header",
+			msg.Topic, msg.Partition, msg.Offset, retrymeta.HeaderDueAt, ahead, r.maxDueAhead))
+	}
+	return meta, nil
+}
+
+// salvage keeps, for the dead letter of a record whose retry headers are
+// incomplete or partly garbage, what can still be read: every header
+// that parses on its own (the attempt count, the first failure time, the
+// redrive count...). The original coordinates are kept only when topic,
+// partition and offset all are; otherwise they are dropped and the
+// hand-off records the record's own coordinates, so that the dead letter
+// always names a place the record really was.
+func salvage(h []kafka.Header) retrymeta.Meta {
+	var readable []kafka.Header
+	for _, hd := range h {
+		if _, err := retrymeta.Parse([]kafka.Header{hd}); err == nil {
+			readable = append(readable, hd)
+		}
+	}
+	m, err := retrymeta.Parse(readable)
+	if err != nil {
+		// Each header parsed alone; together they cannot fail. Keep the
+		// dead letter going with nothing salvaged rather than lose it.
+		return retrymeta.Meta{}
+	}
+	for _, name := range []string{retrymeta.HeaderOriginalTopic, retrymeta.HeaderOriginalPartition, retrymeta.HeaderOriginalOffset} {
+		if _, ok := retrymeta.Get(readable, name); !ok {
+			m.OriginalTopic, m.OriginalPartition, m.OriginalOffset, m.OriginalTimestamp = "", 0, 0, time.Time{}
+			break
+		}
+	}
+	return m
+}
+
+// headerDueAt reads x-retry-due-at alone, by the same rules as
+// retrymeta.Parse. ok is false when it is missing or unreadable.
+func headerDueAt(msg kafka.Message) (due time.Time, ok bool) {
+	v, ok := retrymeta.Get(msg.Headers, retrymeta.HeaderDueAt)
+	if !ok {
+		return time.Time{}, false
+	}
+	m, err := retrymeta.Parse([]kafka.Header{{Key: retrymeta.HeaderDueAt, Value: []byte(v)}})
+	if err != nil {
+		return time.Time{}, false
+	}
+	return m.DueAt, true
+}
+
+// dueAt tells the scheduler when msg may run. A record whose due time is
+// missing, unreadable or further ahead than maxDueAhead is due at once,
+// so that the handler dead-letters it as poison instead of holding a
+// pending slot, and its partition's commits, for ever.
+func dueAt(maxDueAhead time.Duration, now func() time.Time) func(kafka.Message) time.Time {
+	return func(msg kafka.Message) time.Time {
+		due, ok := headerDueAt(msg)
+		if !ok || due.Sub(now()) > maxDueAhead {
+			return time.Time{}
+		}
+		return due
+	}
+}
