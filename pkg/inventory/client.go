@@ -22,7 +22,10 @@ import (
 // Defaults, right for the demo and a sane start in production.
 const (
 	DefaultTimeout             = 2 * time.Second
-	DefaultMaxFailures         = 5
+	DefaultMaxFailures         = 10
+	DefaultFailureRatio        = 0.5
+	DefaultMinRequests         = 20
+	DefaultWindow              = 10 * time.Second
 	DefaultOpenTimeout         = 5 * time.Second
 	DefaultHalfOpenMaxRequests = 1
 
@@ -46,8 +49,21 @@ const (
 // BreakerConfig tunes the circuit breaker. Zero fields take the defaults.
 type BreakerConfig struct {
 	// MaxFailures is the number of consecutive transient failures that
-	// opens the circuit. Default 5.
+	// opens the circuit. Default 10: a flaky inventory (say 30% of calls
+	// fail) almost never fails ten times in a row, an inventory that is
+	// down does within milliseconds.
 	MaxFailures uint32
+	// FailureRatio also opens the circuit when at least MinRequests calls
+	// were made in the current Window and this share of them failed
+	// transiently. Default 0.5; a negative value turns the ratio rule off.
+	FailureRatio float64
+	// MinRequests is how many calls the window needs before FailureRatio
+	// is judged, so three unlucky calls at start-up do not open it.
+	// Default 20.
+	MinRequests uint32
+	// Window is how often the closed circuit forgets its counts, so the
+	// ratio describes recent health, not the whole uptime. Default 10s.
+	Window time.Duration
 	// OpenTimeout is how long the circuit stays open (failing fast)
 	// before it lets probe requests through. Default 5s.
 	OpenTimeout time.Duration
@@ -106,12 +122,23 @@ func New(cfg Config) (*Client, error) {
 		c.http = newHTTPClient()
 	}
 	maxFailures := orDefault(cfg.Breaker.MaxFailures, DefaultMaxFailures)
+	ratio := orDefault(cfg.Breaker.FailureRatio, DefaultFailureRatio)
+	minRequests := orDefault(cfg.Breaker.MinRequests, DefaultMinRequests)
 	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "inventory",
 		MaxRequests: orDefault(cfg.Breaker.HalfOpenMaxRequests, DefaultHalfOpenMaxRequests),
+		Interval:    orDefault(cfg.Breaker.Window, DefaultWindow),
 		Timeout:     c.openTimeout,
+		// Two rules: a run of failures (the inventory is down) or a high
+		// share of failures among enough recent calls (it is drowning).
+		// A merely flaky inventory trips neither, so its callers keep
+		// getting real answers and the retry topic does the rest.
 		ReadyToTrip: func(counts gobreaker.Counts) bool {
-			return counts.ConsecutiveFailures >= maxFailures
+			if counts.ConsecutiveFailures >= maxFailures {
+				return true
+			}
+			return ratio > 0 && counts.Requests >= minRequests &&
+				float64(counts.TotalFailures) >= ratio*float64(counts.Requests)
 		},
 		// A permanent answer (409, 422, ...) proves the inventory is up and
 		// working: it counts as a success, so a burst of bad orders never

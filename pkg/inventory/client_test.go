@@ -608,3 +608,44 @@ func BenchmarkAllocate(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 }
+
+// A flaky inventory (a share of calls fail, rarely many in a row) must not
+// open the circuit: its callers would lose the calls that would have
+// worked. An inventory where most recent calls fail must.
+func TestBreakerRatioRule(t *testing.T) {
+	tests := []struct {
+		name     string
+		pattern  []bool
+		wantOpen bool
+	}{
+		// 3 of 10 fail, never more than one in a row: closed.
+		{name: "30% flaky stays closed", pattern: []bool{true, false, false, true, false, false, true, false, false, false}, wantOpen: false},
+		// 6 of 10 fail, at most two in a row: the ratio rule opens it.
+		{name: "60% failing opens", pattern: []bool{true, true, false, true, true, false, true, true, false, false}, wantOpen: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				i := n.Add(1) - 1
+				if tt.pattern[i%int64(len(tt.pattern))] {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"containerID":"C-0001","orderID":"O-1","status":"allocated"}`))
+			}))
+			defer srv.Close()
+			c := newClient(t, inventory.Config{BaseURL: srv.URL, Breaker: inventory.BreakerConfig{Window: time.Minute, OpenTimeout: time.Minute}})
+			for range 200 {
+				_ = c.Allocate(t.Context(), "C-0001", "O-1")
+				if c.BreakerState() == inventory.StateOpen {
+					break
+				}
+			}
+			if got := c.BreakerState() == inventory.StateOpen; got != tt.wantOpen {
+				t.Errorf("open = %v after %d calls, want %v", got, n.Load(), tt.wantOpen)
+			}
+		})
+	}
+}

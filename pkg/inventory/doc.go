@@ -36,8 +36,12 @@
 //
 // When the inventory is down, waiting 2 seconds for each of thousands of
 // orders only to learn the same thing wastes the consumer's capacity. The
-// breaker (github.com/sony/gobreaker/v2) counts consecutive transient
-// failures; after [BreakerConfig.MaxFailures] it opens and calls fail at
+// breaker (github.com/sony/gobreaker/v2) opens after
+// [BreakerConfig.MaxFailures] transient failures in a row, or when most of
+// the recent calls failed ([BreakerConfig.FailureRatio] of at least
+// [BreakerConfig.MinRequests] in a [BreakerConfig.Window]). A merely flaky
+// inventory trips neither rule: opening on it would turn calls that would
+// have worked into failures. Once open, calls fail at
 // once with a transient "circuit-open" error (RetryAfter = time left open)
 // without touching the network. After [BreakerConfig.OpenTimeout] it lets
 // a probe through (half open): success closes it, failure opens it again.
