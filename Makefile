@@ -181,6 +181,12 @@ rename: ## Give a fork its own module path: make rename MODULE=example.com/you/p
 	@[ -n "$(MODULE)" ] || { echo "make rename: set MODULE, e.g. make rename MODULE=example.com/acme/coldchain" >&2; exit 1; }
 	@cd scripts && GOWORK=off go run ./rename -root .. -to "$(MODULE)"
 
+.PHONY: bench
+bench: ## Measure the pattern against the blocking designs, side by side (bench/; ~10 min; results in bench/results/; BENCH_FLAGS="--quick --cases 3,4")
+	@$(MAKE) docker-check
+	@$(MAKE) images-postgres build
+	cd bench && go run . --bin ../bin --out results $(BENCH_FLAGS)
+
 demo: ## Run the narrated scenario in one process, nothing but Go needed (flags: DEMO_FLAGS="--seed 7 --speed 0.5")
 	@mkdir -p bin
 	@go build -o bin/demo ./deployments/local
@@ -188,3 +194,52 @@ demo: ## Run the narrated scenario in one process, nothing but Go needed (flags:
 
 clean: ## Remove bin/ (binaries, image contexts, installed tools, test log)
 	rm -rf bin
+
+# ---- Deployments (deployments/README.md): the compose stack on real Kafka
+# and Postgres, the load driver, and the checks CI can run without a registry.
+
+# docker compose (v2) when the docker CLI has it, else docker-compose (v1.28+).
+# Recursive (=): evaluated only by the targets that use it.
+COMPOSE = $(shell if docker compose version >/dev/null 2>&1; then echo docker compose; \
+	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+COMPOSE_PROJECT ?= reefer-dlq
+# Optional compose profiles, space- or comma-separated: cluster observe tools.
+PROFILES ?=
+COMPOSE_RUN = $(COMPOSE) -f deployments/compose/compose.yaml -p $(COMPOSE_PROJECT)
+ALL_PROFILES = --profile cluster --profile observe --profile tools
+ORDERS ?= 10000
+RATE ?= 500
+BROKERS ?= localhost:9092
+
+.PHONY: up down logs load validate-deployments
+
+REQUIRE_COMPOSE = [ -n "$(COMPOSE)" ] || { echo "make: neither 'docker compose' (Compose v2) nor 'docker-compose' (v1.28+) is installed" >&2; exit 1; }
+
+up: ## Start Kafka (KRaft), Postgres, the topics and the services with compose (PROFILES="cluster observe"; pulls public images)
+	@$(REQUIRE_COMPOSE)
+	@profiles="$(PROFILES)"; profiles="$${profiles//,/ }"; flags=""; \
+	for p in $$profiles; do flags="$$flags --profile $$p"; done; \
+	case " $$profiles " in *" cluster "*) \
+		export KAFKA_REPLICATION_FACTOR=$${KAFKA_REPLICATION_FACTOR:-3} KAFKA_MIN_INSYNC_REPLICAS=$${KAFKA_MIN_INSYNC_REPLICAS:-2};; \
+	esac; \
+	echo "up: $(COMPOSE_RUN)$$flags up -d --build"; \
+	$(COMPOSE_RUN) $$flags up -d --build; \
+	echo "up: Kafka localhost:9092, inventory admin API localhost:8081 (make logs SERVICE=reefer-manager)"; \
+	case " $$profiles " in *" observe "*) \
+		echo "up: Grafana http://localhost:3000 (dashboard Reefer DLQ), Prometheus http://localhost:9090, Kafka UI http://localhost:8090";; \
+	esac; \
+	echo "up: send orders with: make load ORDERS=10000 RATE=500"
+
+down: ## Stop and remove the compose stack (VOLUMES=1 also deletes Kafka's and Postgres' data)
+	@$(REQUIRE_COMPOSE)
+	$(COMPOSE_RUN) $(ALL_PROFILES) down --remove-orphans $(if $(VOLUMES),--volumes)
+
+logs: ## Follow the compose stack's logs (SERVICE=order-retry for one service)
+	@$(REQUIRE_COMPOSE)
+	$(COMPOSE_RUN) $(ALL_PROFILES) logs -f --tail=200 $(SERVICE)
+
+load: ## Send ORDERS OrderCreated events at RATE per second to BROKERS (default 10000, 500, localhost:9092; TLS/SASL from KAFKA_* variables)
+	cd deployments/loadgen && go run . -brokers "$(BROKERS)" -orders "$(ORDERS)" -rate "$(RATE)" $(LOAD_FLAGS)
+
+validate-deployments: ## Check compose, Kustomize, Prometheus and Grafana files against the code, without running them
+	cd deployments/validate && go test -count=1 ./...
