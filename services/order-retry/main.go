@@ -32,5 +32,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return retrier.Run(ctx, retrier.NewLogger(stdout, cfg), cfg)
+	return retrier.Run(ctx, cfg.NewLogger(stdout), cfg)
 }

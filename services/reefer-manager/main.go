@@ -32,5 +32,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return manager.Run(ctx, manager.NewLogger(stdout, cfg), cfg)
+	return manager.Run(ctx, cfg.NewLogger(stdout), cfg)
 }

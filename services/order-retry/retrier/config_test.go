@@ -11,6 +11,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
 	"github.com/reeferdlq/reefer-dlq/services/order-retry/retrier"
 )
 
@@ -25,29 +26,31 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := retrier.Config{
-		Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
-		DatabaseURL:         "sqlite:/tmp/reefers.db",
-		FleetSize:           1000,
-		InventoryURL:        "http://localhost:8081",
-		InventoryTimeout:    2 * time.Second,
-		HTTPAddr:            ":8082",
-		LogLevel:            slog.LevelInfo,
-		LogFormat:           "json",
-		OrdersTopic:         "orders",
-		ContainersTopic:     "containers",
-		RetryTopic:          "order-retries",
-		DLQTopic:            "order-dead-letter",
-		ConsumerGroup:       "order-retry",
-		SessionTimeout:      30 * time.Second,
-		RetryMaxAttempts:    5,
-		RetryBaseDelay:      time.Second,
-		RetryMaxDelay:       time.Minute,
-		RetryJitter:         backoff.Proportional,
-		RetryJitterFraction: 0.1,
-		MaxPending:          10000,
-		MaxInFlight:         64,
-		MaxDueAhead:         time.Hour,
-		ShutdownTimeout:     20 * time.Second,
+		Stage: pipelineconfig.Stage{
+			Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
+			DatabaseURL:         "sqlite:/tmp/reefers.db",
+			FleetSize:           1000,
+			InventoryURL:        "http://localhost:8081",
+			InventoryTimeout:    2 * time.Second,
+			LogLevel:            slog.LevelInfo,
+			LogFormat:           "json",
+			OrdersTopic:         "orders",
+			ContainersTopic:     "containers",
+			RetryTopic:          "order-retries",
+			DLQTopic:            "order-dead-letter",
+			RetryMaxAttempts:    5,
+			RetryBaseDelay:      time.Second,
+			RetryMaxDelay:       time.Minute,
+			RetryJitter:         backoff.Proportional,
+			RetryJitterFraction: 0.1,
+			ShutdownTimeout:     20 * time.Second,
+		},
+		HTTPAddr:       ":8082",
+		ConsumerGroup:  "order-retry",
+		SessionTimeout: 30 * time.Second,
+		MaxPending:     10000,
+		MaxInFlight:    64,
+		MaxDueAhead:    time.Hour,
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(kafkaclient.Config{}, "Dial")); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

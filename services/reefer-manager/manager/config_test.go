@@ -12,6 +12,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
 )
 
 // getenv serves a map as an environment.
@@ -25,27 +26,29 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
-		DatabaseURL:         "sqlite:/tmp/reefers.db",
-		FleetSize:           1000,
-		InventoryURL:        "http://localhost:8081",
-		InventoryTimeout:    2 * time.Second,
-		HTTPAddr:            ":8080",
-		LogLevel:            slog.LevelInfo,
-		LogFormat:           "json",
-		OrdersTopic:         "orders",
-		ContainersTopic:     "containers",
-		RetryTopic:          "order-retries",
-		DLQTopic:            "order-dead-letter",
-		ConsumerGroup:       "reefer-manager",
-		RetryMaxAttempts:    5,
-		RetryBaseDelay:      time.Second,
-		RetryMaxDelay:       time.Minute,
-		RetryJitter:         backoff.Proportional,
-		RetryJitterFraction: 0.1,
-		CommitMode:          CommitAfterHandoff,
-		MaxInFlight:         256,
-		ShutdownTimeout:     20 * time.Second,
+		Stage: pipelineconfig.Stage{
+			Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
+			DatabaseURL:         "sqlite:/tmp/reefers.db",
+			FleetSize:           1000,
+			InventoryURL:        "http://localhost:8081",
+			InventoryTimeout:    2 * time.Second,
+			LogLevel:            slog.LevelInfo,
+			LogFormat:           "json",
+			OrdersTopic:         "orders",
+			ContainersTopic:     "containers",
+			RetryTopic:          "order-retries",
+			DLQTopic:            "order-dead-letter",
+			RetryMaxAttempts:    5,
+			RetryBaseDelay:      time.Second,
+			RetryMaxDelay:       time.Minute,
+			RetryJitter:         backoff.Proportional,
+			RetryJitterFraction: 0.1,
+			ShutdownTimeout:     20 * time.Second,
+		},
+		HTTPAddr:      ":8080",
+		ConsumerGroup: "reefer-manager",
+		CommitMode:    CommitAfterHandoff,
+		MaxInFlight:   256,
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(kafkaclient.Config{}, "Dial")); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

@@ -40,7 +40,7 @@ func runService() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := manager.Run(ctx, manager.NewLogger(os.Stdout, cfg), cfg); err != nil {
+	if err := manager.Run(ctx, cfg.NewLogger(os.Stdout), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
