@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -198,7 +199,7 @@ func newFieldReader(env Envelope, eventType string) (*fieldReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fieldReader{eventType: eventType, fields: fields}, nil
+	return &fieldReader{eventType: eventType, fields: fields, read: make([]string, 0, len(fields))}, nil
 }
 
 // raw returns the member name, recording a problem when it is absent.
@@ -217,7 +218,9 @@ func (r *fieldReader) string(name string, dst *string) {
 	if !ok {
 		return
 	}
-	if err := decodeString(raw, "data."+name, dst); err != nil {
+	if str, plain := unquote(raw); plain {
+		*dst = str // what decodeString gives, without building the field path
+	} else if err := decodeString(raw, "data."+name, dst); err != nil {
 		r.err = err
 		return
 	}
@@ -236,9 +239,37 @@ func (r *fieldReader) int(name string, dst *int) {
 		r.err = bad(KindWrongType, "data."+name, "must be an integer, got %s %s", k, excerpt(raw))
 		return
 	}
+	if n, ok := plainInt(raw); ok {
+		*dst = n
+		return
+	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		r.err = bad(KindWrongType, "data."+name, "must be an integer, got %s", excerpt(raw))
 	}
+}
+
+// plainInt reads a JSON number that is an optional minus and digits and
+// fits an int, the way json.Unmarshal into an int does. ok is false for
+// anything else (a fraction, an exponent, too many digits); the caller
+// then lets encoding/json decide, so both ways agree.
+func plainInt(raw []byte) (int, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(raw), 10, strconv.IntSize)
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
 }
 
 // done reports unknown fields first (a misspelt field also shows up as a

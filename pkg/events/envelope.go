@@ -36,6 +36,15 @@ func Types() []string {
 	return []string{TypeOrderCreated, TypeContainerAllocated, TypeOrderRejected, TypeContainerAssignedToOrder}
 }
 
+// knownType reports whether t is one of Types, without building the list.
+func knownType(t string) bool {
+	switch t {
+	case TypeOrderCreated, TypeContainerAllocated, TypeOrderRejected, TypeContainerAssignedToOrder:
+		return true
+	}
+	return false
+}
+
 // MaxSize is the largest encoded event in bytes. Larger values are rejected
 // as oversize: an order is a few hundred bytes, so anything near this limit
 // is a bug or an attack, and a bound keeps a poison record from exhausting
@@ -298,8 +307,8 @@ func (env Envelope) validate() error {
 	if _, err := url.Parse(env.Source); err != nil {
 		return bad(KindInvalid, "source", "must be a URI-reference such as /reefer-manager, got %q", excerpt([]byte(env.Source)))
 	}
-	if types := Types(); !slices.Contains(types, env.Type) {
-		return bad(KindUnknownType, "type", "unknown event type %q: want one of %s", excerpt([]byte(env.Type)), strings.Join(types, ", "))
+	if !knownType(env.Type) {
+		return bad(KindUnknownType, "type", "unknown event type %q: want one of %s", excerpt([]byte(env.Type)), strings.Join(Types(), ", "))
 	}
 	if env.Time.IsZero() {
 		return bad(KindInvalid, "time", "must be set")
@@ -307,7 +316,7 @@ func (env Envelope) validate() error {
 	if y := env.Time.Year(); y < 0 || y > 9999 {
 		return bad(KindInvalid, "time", "year %d is outside the RFC 3339 range 0000-9999", y)
 	}
-	if env.DataContentType != "" {
+	if env.DataContentType != "" && env.DataContentType != ContentType {
 		mt, _, err := mime.ParseMediaType(env.DataContentType)
 		if err != nil || mt != ContentType {
 			return bad(KindInvalid, "datacontenttype", "must be %q when present, got %q", ContentType, excerpt([]byte(env.DataContentType)))
@@ -373,7 +382,135 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // objectFields splits a JSON object into its members, rejecting anything
 // that is not exactly one object and duplicate keys. Values are compacted.
 // path prefixes field names in errors ("data").
+//
+// Well-formed objects, nearly every record, take a fast path; everything
+// else goes to readObjectFields, which finds the first problem and says
+// what and where. Both give the same result for every input that the fast
+// path accepts (FuzzObjectFields checks it).
 func objectFields(b []byte, path string) (map[string]json.RawMessage, []string, error) {
+	if fields, order, ok := splitObject(b); ok {
+		return fields, order, nil
+	}
+	return readObjectFields(b, path)
+}
+
+// splitObject is objectFields for the common case: b is valid JSON (one
+// pass of the standard library's validating scanner, which allocates
+// nothing), an object, without duplicate keys. It compacts b into one new
+// buffer (a plain copy when b has no whitespace at all, as what Encode
+// writes) and cuts the members out of it, which needs no tokenizer: in
+// compact, valid JSON every member is "key":value followed by ',' or the
+// closing '}'. ok is false for any other input.
+func splitObject(b []byte) (fields map[string]json.RawMessage, order []string, ok bool) {
+	if !json.Valid(b) {
+		return nil, nil, false
+	}
+	c := bytes.Clone(b)
+	if bytes.ContainsAny(b, " \t\r\n") {
+		buf := bytes.NewBuffer(c[:0])
+		if err := json.Compact(buf, b); err != nil {
+			return nil, nil, false
+		}
+		c = buf.Bytes()
+	}
+	if c[0] != '{' {
+		return nil, nil, false
+	}
+	fields = make(map[string]json.RawMessage)
+	for i := 1; c[i] != '}'; {
+		end := stringEnd(c, i)
+		name, ok := unquote(c[i:end])
+		if !ok {
+			if err := json.Unmarshal(c[i:end], &name); err != nil {
+				return nil, nil, false
+			}
+		}
+		start := end + 1 // after the ':'
+		end = valueEnd(c, start)
+		if _, dup := fields[name]; dup {
+			return nil, nil, false
+		}
+		// Capped, so that appending to one value cannot overwrite the next.
+		fields[name] = c[start:end:end]
+		order = append(order, name)
+		i = end
+		if c[i] == ',' {
+			i++
+		}
+	}
+	return fields, order, true
+}
+
+// stringEnd returns the index just past the JSON string that starts at
+// c[i] (a '"') in valid JSON.
+func stringEnd(c []byte, i int) int {
+	for i++; c[i] != '"'; i++ {
+		if c[i] == '\\' {
+			i++ // the escaped character, which may be a '"'
+		}
+	}
+	return i + 1
+}
+
+// valueEnd returns the index just past the value that starts at c[i] in
+// compact, valid JSON.
+func valueEnd(c []byte, i int) int {
+	switch c[i] {
+	case '"':
+		return stringEnd(c, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch c[i] {
+			case '"':
+				i = stringEnd(c, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	default: // number, true, false, null
+		for i < len(c) && c[i] != ',' && c[i] != '}' && c[i] != ']' {
+			i++
+		}
+		return i
+	}
+}
+
+// unquote returns the contents of the JSON string q when they need no
+// decoding: no escapes, and valid UTF-8 (json.Unmarshal would replace
+// invalid bytes with U+FFFD). ok is false otherwise; the caller then lets
+// encoding/json decode it, so both ways give the same string.
+func unquote(q []byte) (string, bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", false
+	}
+	inner := q[1 : len(q)-1]
+	ascii := true
+	for _, c := range inner {
+		switch {
+		case c == '\\' || c == '"' || c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
+}
+
+// readObjectFields is objectFields token by token with encoding/json's
+// streaming decoder: slow, but it stops at the first problem and reports
+// it precisely.
+func readObjectFields(b []byte, path string) (map[string]json.RawMessage, []string, error) {
 	at := func(name string) string {
 		if path == "" {
 			return name
@@ -438,6 +575,10 @@ func syntaxError(path string, b []byte, err error) error {
 func decodeString(raw json.RawMessage, field string, dst *string) error {
 	if k := jsonKind(raw); k != "string" {
 		return bad(KindWrongType, field, "must be a string, got %s %s", k, excerpt(raw))
+	}
+	if str, ok := unquote(raw); ok {
+		*dst = str
+		return nil
 	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		return bad(KindSyntax, field, "not a valid JSON string: %s", err.Error())

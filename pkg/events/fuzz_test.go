@@ -3,9 +3,7 @@ package events_test
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -109,17 +107,9 @@ func decodeAll(b []byte) error {
 // readSeed reads a file in the "go test fuzz v1" format holding one []byte.
 func readSeed(t *testing.T, file string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(file)
+	b, err := events.ReadFuzzSeed(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	header, value, ok := strings.Cut(strings.TrimSpace(string(raw)), "\n")
-	if !ok || header != "go test fuzz v1" || !strings.HasPrefix(value, "[]byte(") || !strings.HasSuffix(value, ")") {
-		t.Fatalf("%s is not a go test fuzz v1 file with one []byte", file)
-	}
-	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(value, "[]byte("), ")"))
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return []byte(s)
+	return b
 }

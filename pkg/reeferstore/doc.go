@@ -41,8 +41,14 @@
 // status matches order) make double booking impossible even if the code
 // had a bug.
 //
-// [Store.AllocateBatch] does the same for many orders in one transaction,
-// saving a commit and round trips per order.
+// [Store.AllocateBatch] does the same for many orders at once, as if they
+// came one after the other in order id order: on Postgres in one
+// statement (a recursive query that picks a reefer for each order in
+// turn), on SQLite in one transaction. That saves a commit and the round
+// trips per order. Every allocation writes the order's allocation row
+// before it marks the reefer, and a batch writes its rows in order id
+// order, so statements racing for the same orders wait for each other in
+// one direction only and never deadlock.
 //
 // # Schema changes
 //

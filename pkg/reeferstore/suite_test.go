@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -373,6 +375,102 @@ func runSuite(t *testing.T, b backend) {
 		}
 		if n := countAllocations(t, s); n != orders {
 			t.Errorf("CountAllocations = %d, want %d", n, orders)
+		}
+	})
+
+	t.Run("a batch allocates exactly what Allocate gives one order after the other in id order", func(t *testing.T) {
+		t.Parallel()
+		// Mixed quantities, some that fit nothing, more orders than
+		// reefers, and orders already allocated: the batch statement's loop
+		// (and its shortcuts past reefers it took) must pick what the
+		// one-order statement picks when the orders come one at a time.
+		const fleet, orders = 30, 45
+		batch, _ := ready(t, fleet)
+		single, _ := ready(t, fleet)
+		reqs := make([]reeferstore.Request, orders)
+		for i := range reqs {
+			// Deterministic spread over 1..110 (above 100 fits no reefer),
+			// ids not in quantity order.
+			reqs[i] = reeferstore.Request{OrderID: fmt.Sprintf("O-%02d", (i*17)%orders), Quantity: 1 + (i*37)%110}
+		}
+		for _, r := range reqs[:5] { // allocated before the batch, in both stores
+			mustAllocate(t, batch, r.OrderID, r.Quantity)
+			mustAllocate(t, single, r.OrderID, r.Quantity)
+		}
+
+		got, err := batch.AllocateBatch(t.Context(), reqs)
+		if err != nil {
+			t.Fatalf("AllocateBatch: %v", err)
+		}
+		sorted := slices.SortedFunc(slices.Values(reqs), func(a, b reeferstore.Request) int { return strings.Compare(a.OrderID, b.OrderID) })
+		want := map[string]string{}
+		for _, r := range sorted {
+			id, err := single.Allocate(t.Context(), r.OrderID, r.Quantity)
+			if err != nil && !errors.Is(err, allocation.ErrNoCapacity) {
+				t.Fatalf("Allocate(%s, %d): %v", r.OrderID, r.Quantity, err)
+			}
+			want[r.OrderID] = id
+		}
+		for _, r := range got {
+			if r.Err != nil && !errors.Is(r.Err, allocation.ErrNoCapacity) {
+				t.Fatalf("order %s: %v", r.OrderID, r.Err)
+			}
+			if r.ContainerID != want[r.OrderID] {
+				t.Errorf("order %s: batch gave %q, one by one %q", r.OrderID, r.ContainerID, want[r.OrderID])
+			}
+		}
+		if n, m := countAllocations(t, batch), countAllocations(t, single); n != m {
+			t.Errorf("CountAllocations = %d after the batch, %d one by one", n, m)
+		}
+	})
+
+	t.Run("order ids with quotes, backslashes, commas and braces are stored as given", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, 10)
+		ids := []string{`O-"quoted"`, `O-back\slash`, `O-a,b`, `O-{braces}`, `O- space`, `O-NULL`, `O-ünïcode`}
+		reqs := make([]reeferstore.Request, len(ids))
+		for i, id := range ids {
+			reqs[i] = reeferstore.Request{OrderID: id, Quantity: 5}
+		}
+		got, err := s.AllocateBatch(t.Context(), reqs)
+		if err != nil {
+			t.Fatalf("AllocateBatch: %v", err)
+		}
+		for _, r := range got {
+			if r.Err != nil {
+				t.Fatalf("order %q: %v", r.OrderID, r.Err)
+			}
+			if held, ok := allocationOf(t, s, r.OrderID); !ok || held != r.ContainerID {
+				t.Errorf("Allocation(%q) = %q, %t; want %q, true", r.OrderID, held, ok, r.ContainerID)
+			}
+			if row := reeferOf(t, s, r.ContainerID); row.OrderID != r.OrderID {
+				t.Errorf("reefer %s records order %q, want %q", r.ContainerID, row.OrderID, r.OrderID)
+			}
+		}
+	})
+
+	t.Run("an order id that is not UTF-8 text fails only its own order, permanently", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, 10)
+		got, err := s.AllocateBatch(t.Context(), []reeferstore.Request{
+			{OrderID: "O-\xff", Quantity: 5},
+			{OrderID: "O-ok", Quantity: 5},
+			{OrderID: "O-\x00", Quantity: 5},
+		})
+		if err != nil {
+			t.Fatalf("AllocateBatch: %v", err)
+		}
+		for _, r := range got {
+			bad := r.OrderID != "O-ok"
+			if bad && failure.ClassOf(r.Err) != failure.Permanent {
+				t.Errorf("order %q: error %v, want permanent", r.OrderID, r.Err)
+			}
+			if !bad && (r.Err != nil || r.ContainerID == "") {
+				t.Errorf("order %q = %q, %v; want a reefer", r.OrderID, r.ContainerID, r.Err)
+			}
+		}
+		if n := countAllocations(t, s); n != 1 {
+			t.Errorf("CountAllocations = %d, want 1", n)
 		}
 	})
 
