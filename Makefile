@@ -182,7 +182,7 @@ rename: ## Give a fork its own module path: make rename MODULE=example.com/you/p
 	@cd scripts && GOWORK=off go run ./rename -root .. -to "$(MODULE)"
 
 .PHONY: bench
-bench: ## Measure the pattern against the blocking designs, side by side (bench/; ~10 min; results in bench/results/; BENCH_FLAGS="--quick --cases 3,4")
+bench: ## Measure the pattern against the blocking designs, side by side (bench/; ~4 min on 2 cores; results in bench/results/; BENCH_FLAGS="--profile" or "--quick --cases 3,4")
 	@$(MAKE) docker-check
 	@$(MAKE) images-postgres build
 	cd bench && go run . --bin ../bin --out results $(BENCH_FLAGS)
