@@ -81,7 +81,14 @@ func (g *Gate) Run(ctx context.Context) {
 	t := time.NewTicker(g.cfg.Interval)
 	defer t.Stop()
 	for {
-		g.Record(g.Probe(ctx))
+		err := g.Probe(ctx)
+		if ctx.Err() != nil {
+			// Our own shutdown cut the probe short: that says nothing
+			// about the backend, so it must not close the gate (or log
+			// "backend unhealthy" on the way out).
+			return
+		}
+		g.Record(err)
 		select {
 		case <-ctx.Done():
 			return
