@@ -38,9 +38,14 @@ type Dispatcher interface {
 	Close()
 }
 
-// DefaultLaneQueue is the number of records that may wait in each lane of
-// [KeyLanes] while the lane's worker is busy.
+// DefaultLaneQueue is the number of records per lane that may wait in
+// [KeyLanes] while workers are busy: the shared budget is lanes × this.
 const DefaultLaneQueue = 8
+
+// maxLaneBacklog caps how much of the shared budget one lane may hold, so
+// the channel buffers stay small (lanes × this × one pointer) however many
+// lanes there are.
+const maxLaneBacklog = 1024
 
 // KeyLanes runs records concurrently while keeping the order of records with
 // the same key. It has n lanes, each a FIFO queue with one worker: a record
@@ -49,10 +54,16 @@ const DefaultLaneQueue = 8
 // (up to n at a time). Records without a key carry no order to keep and are
 // spread round-robin.
 //
-// A lane whose queue is full blocks Dispatch, and with it the fetch loop,
-// until its worker catches up: memory stays bounded at n*(queue+1) records.
+// The waiting records share one budget of n*queue slots. One slow key (a
+// call hanging until its timeout) therefore does not stop the fetch loop
+// while the other lanes have work to do: its lane may hold many waiting
+// records (up to the budget, at most maxLaneBacklog) before Dispatch
+// blocks. Dispatch blocks, and with it the fetch loop, only when the whole
+// budget is taken: memory stays bounded at n*queue waiting records plus n
+// running ones.
 type KeyLanes struct {
 	lanes     []chan Work
+	budget    chan struct{} // one token per waiting record
 	next      atomic.Uint64
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -68,9 +79,10 @@ func NewKeyLanes(n, queue int) *KeyLanes {
 	if queue <= 0 {
 		queue = DefaultLaneQueue
 	}
-	k := &KeyLanes{lanes: make([]chan Work, n), closed: make(chan struct{})}
+	total := n * queue
+	k := &KeyLanes{lanes: make([]chan Work, n), budget: make(chan struct{}, total), closed: make(chan struct{})}
 	for i := range k.lanes {
-		k.lanes[i] = make(chan Work, queue)
+		k.lanes[i] = make(chan Work, min(total, maxLaneBacklog))
 	}
 	return k
 }
@@ -110,6 +122,7 @@ func (k *KeyLanes) serve(ctx context.Context, lane <-chan Work) {
 		case <-ctx.Done():
 			return
 		case work := <-lane:
+			<-k.budget // the record no longer waits: give its slot back
 			// select picks at random among ready cases: re-check so that a
 			// record queued before Close is dropped, not started.
 			select {
@@ -122,7 +135,8 @@ func (k *KeyLanes) serve(ctx context.Context, lane <-chan Work) {
 	}
 }
 
-// Dispatch queues msg on its lane, blocking while that lane is full.
+// Dispatch queues msg on its lane, blocking while the shared budget (or the
+// lane's own backlog cap) is full.
 func (k *KeyLanes) Dispatch(ctx context.Context, msg kafka.Message, work Work) error {
 	i := k.Lane(msg.Key)
 	if i < 0 {
@@ -134,11 +148,20 @@ func (k *KeyLanes) Dispatch(ctx context.Context, msg kafka.Message, work Work) e
 	default:
 	}
 	select {
-	case k.lanes[i] <- work:
-		return nil
+	case k.budget <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("dispatch %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, ctx.Err())
 	case <-k.closed:
+		return ErrClosed
+	}
+	select {
+	case k.lanes[i] <- work:
+		return nil
+	case <-ctx.Done():
+		<-k.budget
+		return fmt.Errorf("dispatch %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, ctx.Err())
+	case <-k.closed:
+		<-k.budget
 		return ErrClosed
 	}
 }

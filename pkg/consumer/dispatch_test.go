@@ -57,17 +57,59 @@ func TestKeyLanesSpreadsRecordsWithoutKeyRoundRobin(t *testing.T) {
 	}
 }
 
-func TestKeyLanesDispatchBlocksWhenTheLaneIsFull(t *testing.T) {
-	k := NewKeyLanes(2, 1)
+func TestKeyLanesDispatchBlocksWhenTheSharedBudgetIsFull(t *testing.T) {
+	k := NewKeyLanes(2, 1) // budget: 2 waiting records
 	msg := kafka.Message{Key: []byte("order-1")}
-	if err := k.Dispatch(t.Context(), msg, noop); err != nil {
-		t.Fatalf("first Dispatch: %v", err)
+	for i := range 2 {
+		if err := k.Dispatch(t.Context(), msg, noop); err != nil {
+			t.Fatalf("Dispatch %d: %v", i, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
 	defer cancel()
-	if err := k.Dispatch(ctx, msg, noop); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Dispatch to a full lane: err = %v, want it to block until the deadline", err)
+	if err := k.Dispatch(ctx, kafka.Message{Key: []byte("order-2")}, noop); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dispatch with the budget taken: err = %v, want it to block until the deadline", err)
 	}
+}
+
+// One key stuck in a slow call (an inventory hanging until its timeout)
+// must not stop the fetch loop while other lanes have work: its lane may
+// borrow from the shared budget, and the other keys keep running.
+func TestKeyLanesSlowKeyDoesNotBlockOtherKeys(t *testing.T) {
+	k := NewKeyLanes(4, 2) // budget: 8 waiting records
+	release := make(chan struct{})
+	done := make(chan struct{}, 16)
+	runDone := make(chan error, 1)
+	go func() { runDone <- k.Run(t.Context()) }()
+	t.Cleanup(func() { k.Close(); <-runDone })
+
+	slow := kafka.Message{Key: []byte("slow")}
+	if err := k.Dispatch(t.Context(), slow, func(context.Context) { <-release }); err != nil {
+		t.Fatalf("Dispatch slow: %v", err)
+	}
+	// Five more records for the slow key queue behind it, beyond the
+	// old per-lane limit of 2, without blocking the fetch loop.
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		err := k.Dispatch(ctx, slow, noop)
+		cancel()
+		if err != nil {
+			t.Fatalf("Dispatch slow #%d: %v", i, err)
+		}
+	}
+	other := kafka.Message{Key: []byte("other-key")}
+	if k.Lane(other.Key) == k.Lane(slow.Key) {
+		t.Fatal("test keys share a lane; pick another key")
+	}
+	if err := k.Dispatch(t.Context(), other, func(context.Context) { done <- struct{}{} }); err != nil {
+		t.Fatalf("Dispatch other: %v", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a record of another key did not run while one key was stuck")
+	}
+	close(release)
 }
 
 func TestKeyLanesCloseDropsQueuedRecordsAndWaitsForRunningOnes(t *testing.T) {
