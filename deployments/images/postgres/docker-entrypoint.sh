@@ -99,8 +99,12 @@ init_database() {
 
 	# A temporary server on the Unix socket only: nothing outside can connect
 	# (or look ready) before the init scripts have run.
+	# printf '%q ' with no arguments prints '' (an empty argument that
+	# postgres rejects), so the server's own flags are quoted only if any.
+	local extra=""
+	if [ $# -gt 1 ]; then extra="$(printf '%q ' "${@:2}")"; fi
 	PGUSER="$POSTGRES_USER" pg_ctl -D "$PGDATA" -w start \
-		-o "$(printf '%q ' "${@:2}") -c listen_addresses='' -p 5432"
+		-o "$extra -c listen_addresses='' -p 5432"
 
 	if [ "$POSTGRES_DB" != 'postgres' ]; then
 		psql_init --dbname postgres --set db="$POSTGRES_DB" <<-'SQL'
