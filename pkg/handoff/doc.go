@@ -44,6 +44,16 @@
 // (topic, partition, offset, timestamp) and the first-failure time are
 // taken from the first hop and kept from then on.
 //
+// # One conclusion per order, even with two retry chains
+//
+// A crash between publishing attempt n+1 and committing attempt n gives an
+// order two retry chains. With a [Ledger] (the reefer database), the
+// [Processor] records each order's conclusion and lets allocation win: a
+// retry of an order already allocated writes its success events again
+// instead of dead-lettering it, and a stale retry of an order already
+// dead-lettered is skipped. Without one (nil), every record is processed
+// on its own.
+//
 // # Using it
 //
 // Both services build a [Processor] (an allocator plus a [Router]) and call

@@ -41,7 +41,7 @@ const (
 	RouteRejected   Route = "rejected"    // OrderRejected written
 	RouteRetry      Route = "retry"       // forwarded to the retry topic
 	RouteDeadLetter Route = "dead-letter" // forwarded to the dead-letter topic
-	RouteSkipped    Route = "skipped"     // not an order to allocate; nothing written
+	RouteSkipped    Route = "skipped"     // not an order to allocate, or of a stale chain; nothing written
 )
 
 // Decision describes what a Router did with one record, for metrics and
@@ -63,6 +63,11 @@ type Decision struct {
 	// Err is the processing failure that was handed off (RouteRetry and
 	// RouteDeadLetter).
 	Err error
+	// Concluded is set when a retry record met an earlier conclusion of
+	// its order in the Processor's Ledger: ConclusionAllocated (the route
+	// is RouteAllocated: the success events were written again) or
+	// ConclusionDeadLettered (RouteSkipped: nothing written).
+	Concluded string
 }
 
 // Router writes the records that conclude one input record. Create it
@@ -211,6 +216,25 @@ func (r *Router) Fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta
 	if err == nil {
 		return Decision{}, errors.New("hand off failure: nil error")
 	}
+	return r.planFailure(in, prev, err).write(ctx)
+}
+
+// failurePlan is a decided but not yet written failure hand-off, so that
+// the Processor can consult its Ledger between deciding and writing.
+type failurePlan struct {
+	r        *Router
+	in       kafka.Message
+	decision Decision
+	topic    string
+	meta     retrymeta.Meta
+}
+
+func (p failurePlan) write(ctx context.Context) (Decision, error) {
+	return p.decision, p.r.forward(ctx, p.in, p.topic, p.meta)
+}
+
+// planFailure decides where a failed record goes (see Fail); err is not nil.
+func (r *Router) planFailure(in kafka.Message, prev retrymeta.Meta, err error) failurePlan {
 	now := r.now()
 	meta := r.failureMeta(in, prev, err, now)
 	d := Decision{Attempt: meta.Attempt, Err: err}
@@ -225,9 +249,9 @@ func (r *Router) Fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta
 		d.Delay = r.delay(prev, meta.Attempt, err)
 		d.DueAt = now.Add(d.Delay)
 		meta.DueAt = d.DueAt
-		return d, r.forward(ctx, in, r.Topics.Retry, meta)
+		return failurePlan{r: r, in: in, decision: d, topic: r.Topics.Retry, meta: meta}
 	}
-	return d, r.forward(ctx, in, r.Topics.DeadLetter, deadLetter(meta, d.Reason, err, now))
+	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.DeadLetter, meta: deadLetter(meta, d.Reason, err, now)}
 }
 
 // Poison dead-letters a record that cannot be processed at all: its value

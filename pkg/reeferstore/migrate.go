@@ -77,6 +77,28 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "create order conclusions",
+		// One row per order that reached a terminal state, so that a
+		// duplicate retry chain (see conclusion.go) can tell it is stale.
+		postgres: []string{
+			`CREATE TABLE order_conclusions (
+				order_id      TEXT PRIMARY KEY,
+				outcome       TEXT NOT NULL CHECK (outcome IN ('allocated', 'dead-lettered')),
+				redrive_count INTEGER NOT NULL DEFAULT 0 CHECK (redrive_count >= 0),
+				concluded_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+			)`,
+		},
+		sqlite: []string{
+			`CREATE TABLE order_conclusions (
+				order_id      TEXT PRIMARY KEY,
+				outcome       TEXT NOT NULL CHECK (outcome IN ('allocated', 'dead-lettered')),
+				redrive_count INTEGER NOT NULL DEFAULT 0 CHECK (redrive_count >= 0),
+				concluded_at  DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
+			)`,
+		},
+	},
 }
 
 // migrationLock is the Postgres advisory lock key that serialises

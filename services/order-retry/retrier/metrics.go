@@ -22,6 +22,7 @@ type metrics struct {
 	successes    *prometheus.CounterVec
 	retried      prometheus.Counter
 	deadLettered *prometheus.CounterVec
+	stale        *prometheus.CounterVec
 	handoffErrs  prometheus.Counter
 	lateness     prometheus.Histogram
 	processing   *prometheus.HistogramVec
@@ -54,6 +55,9 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Help: "Records that failed again and were republished to the retry topic with the next attempt."}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "records_dead_lettered_total",
 			Help: "Records written to the dead-letter topic, by x-dlq-reason."}, []string{"reason"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "stale_records_total",
+			Help: "Retry records of an order that had already concluded (a duplicate chain left by a crash), by that conclusion: allocated (success events written again) or dead-lettered (dropped)."},
+			[]string{"concluded"}),
 		handoffErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "handoff_errors_total",
 			Help: "Outcomes that could not be written; the record is processed again, not committed."}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "lateness_seconds",
@@ -70,6 +74,9 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 	for _, reason := range []retrymeta.Reason{retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison} {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
+	for _, c := range []string{handoff.ConclusionAllocated, handoff.ConclusionDeadLettered} {
+		m.stale.WithLabelValues(c)
+	}
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "pending_records",
 			Help: "Records held waiting for their due time. At max_pending the service stops fetching."},
@@ -82,7 +89,7 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			func() float64 { return float64(maxPending) }),
 	}
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
-		m.handoffErrs, m.lateness, m.processing, m.breaker) {
+		m.stale, m.handoffErrs, m.lateness, m.processing, m.breaker) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -110,12 +117,14 @@ func (m *metrics) observe(d handoff.Decision, err error, n int, took time.Durati
 		m.handoffErrs.Inc()
 		return
 	}
-	switch d.Route {
-	case handoff.RouteAllocated, handoff.RouteRejected:
+	switch {
+	case d.Concluded != "":
+		m.stale.WithLabelValues(d.Concluded).Inc()
+	case d.Route == handoff.RouteAllocated, d.Route == handoff.RouteRejected:
 		m.successes.WithLabelValues(m.attemptLabel(n), string(d.Route)).Inc()
-	case handoff.RouteRetry:
+	case d.Route == handoff.RouteRetry:
 		m.retried.Inc()
-	case handoff.RouteDeadLetter:
+	case d.Route == handoff.RouteDeadLetter:
 		m.deadLettered.WithLabelValues(string(d.Reason)).Inc()
 	}
 	m.processing.WithLabelValues(string(d.Route)).Observe(took.Seconds())

@@ -155,6 +155,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever
 			// hold orders, so anything else is poison.
+			// The store records how each order ended, so that a duplicate
+			// chain (left by a crash between publishing attempt n+1 and
+			// committing attempt n) concludes as the other did and never
+			// dead-letters an allocated order (see handoff.Ledger).
+			Ledger: store,
 		},
 		maxDueAhead: cfg.MaxDueAhead,
 		now:         time.Now,

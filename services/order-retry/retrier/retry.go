@@ -53,6 +53,12 @@ func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
 	}
 
 	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
+	if d.Concluded != "" {
+		// A duplicate chain of an order that already concluded; rare (it
+		// takes a crash), so worth a line.
+		r.log.Info("retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
+		return nil
+	}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
 		// d.Attempt is the dead letter's x-retry-attempt, also for poison.

@@ -83,24 +83,32 @@ func (b *allocationBatcher) run(ctx context.Context) {
 	defer close(b.done)
 	batch := make([]allocationRequest, 0, b.maxBatch)
 	for {
-		batch = batch[:0]
-		select {
-		case r := <-b.requests:
-			batch = append(batch, r)
-		case <-ctx.Done():
+		var ok bool
+		if batch, ok = nextBatch(ctx, b.requests, batch[:0], b.maxBatch); !ok {
 			return
-		}
-	gather:
-		for len(batch) < b.maxBatch {
-			select {
-			case r := <-b.requests:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
 		}
 		b.allocate(ctx, batch)
 	}
+}
+
+// nextBatch waits for one request, then appends to batch whatever else is
+// already queued, up to maxBatch in all. ok is false when ctx ended first.
+func nextBatch[T any](ctx context.Context, requests <-chan T, batch []T, maxBatch int) (_ []T, ok bool) {
+	select {
+	case r := <-requests:
+		batch = append(batch, r)
+	case <-ctx.Done():
+		return batch, false
+	}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-requests:
+			batch = append(batch, r)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 func (b *allocationBatcher) allocate(ctx context.Context, batch []allocationRequest) {

@@ -68,19 +68,24 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	if err := store.SeedFleet(ctx, cfg.FleetSize); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	// Concurrent records share database transactions (see batch.go). The
-	// batcher outlives the consumer: it stops after the drain.
+	// Concurrent records share database transactions (see batch.go):
+	// allocations, and the marks of allocated orders (see ledger.go). The
+	// batchers outlive the consumer: they stop after the drain.
 	batcher := newAllocationBatcher(store, maxAllocationBatch)
-	batchCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
+	ledger := newBatchedLedger(store, maxAllocationBatch)
+	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
 	go batcher.run(batchCtx)
-	stops.push("allocation batcher", func(ctx context.Context) error {
-		stopBatcher()
-		select {
-		case <-batcher.done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+	go ledger.run(batchCtx)
+	stops.push("batchers", func(ctx context.Context) error {
+		stopBatchers()
+		for _, done := range []<-chan struct{}{batcher.done, ledger.done} {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
+		return nil
 	})
 
 	// (3) The legacy inventory, behind a circuit breaker.
@@ -148,6 +153,10 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 				Policy:      cfg.BackoffPolicy(),
 				MaxAttempts: cfg.RetryMaxAttempts,
 			},
+			// Records each allocated order, so that a retry chain of the
+			// same order still running in order-retry concludes it allocated
+			// instead of dead-lettering it later (see handoff.Ledger).
+			Ledger: ledger,
 			// The orders topic also carries the events this service emits.
 			SkipOtherTypes: true,
 		},
