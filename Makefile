@@ -122,7 +122,8 @@ test: ## Run every test of every module, integration included (needs a Docker en
 	ok=$$(grep -c '^ok ' $(TEST_LOG) || true); \
 	fail=$$(grep -cE '^FAIL[[:space:]]' $(TEST_LOG) || true); \
 	none=$$(grep -c 'no test files' $(TEST_LOG) || true); \
-	echo "make test: $$ok packages passed, $$fail failed, $$none without tests$${failed:+ (failed:$$failed)}"; \
+	echo "make test: $$none packages have no test files$${failed:+; failed:$$failed}"; \
+	echo "packages: $$ok passed, $$fail failed"; \
 	[ -z "$$failed" ]
 
 test-unit: ## Run the tests that need no Docker engine (go test -short in every module)
