@@ -127,7 +127,9 @@ func TestMakeRenameLeavesABuildingTree(t *testing.T) {
 	tree := filepath.Join(t.TempDir(), "fork")
 	copyTree(t, repo, tree)
 
-	runIn(t, tree, nil, "make", "rename", "MODULE="+newPrefix)
+	// MAKEFLAGS from an outer make (say "make -n test") would turn this one
+	// into a dry run that renames nothing.
+	runIn(t, tree, []string{"MAKEFLAGS=", "MFLAGS="}, "make", "rename", "MODULE="+newPrefix)
 
 	err = filepath.WalkDir(tree, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
