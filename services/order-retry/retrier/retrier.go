@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/allocbatch"
 	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
@@ -23,15 +24,15 @@ import (
 const EventSource = "/reefer-dlq/order-retry"
 
 // Run starts the service and blocks until ctx ends, then shuts it down.
-// It starts, in this order: the reefer store (open, migrate, seed), the
-// inventory client, the Kafka writer, the retry-topic reader, the ops
-// server (/healthz, /readyz, /metrics), and the consumer loop with the
-// due-time scheduler as its dispatcher. Shutdown runs in reverse: the
-// consumer stops fetching, lets running retries finish (records still
-// waiting for their due time are dropped: their offsets were never
-// committed, so they come back after a restart) and commits what
-// finished; then the ops server, reader, writer and store close, each
-// within cfg.ShutdownTimeout.
+// It starts, in this order: the reefer store (open, migrate, seed) and
+// its batchers, the inventory client, the Kafka writer, the retry-topic
+// reader, the ops server (/healthz, /readyz, /metrics), and the consumer
+// loop with the due-time scheduler as its dispatcher. Shutdown runs in
+// reverse: the consumer stops fetching, lets running retries finish
+// (records still waiting for their due time are dropped: their offsets
+// were never committed, so they come back after a restart) and commits
+// what finished; then the ops server, reader, writer, batchers and store
+// close, each within cfg.ShutdownTimeout.
 //
 // Run returns nil after a shutdown requested through ctx, and an error
 // when a dependency cannot start or the consumer fails.
@@ -81,6 +82,27 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	if err := store.SeedFleet(ctx, cfg.FleetSize); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	// Retries that come due together share database statements (see
+	// pkg/allocbatch): allocations, and the marks of allocated orders.
+	// One statement per order caps the service at a few thousand orders a
+	// second on Postgres, and retries past that run late. The batchers
+	// outlive the consumer: they stop after the drain.
+	allocator := allocbatch.NewAllocator(store, allocbatch.DefaultMaxBatch)
+	ledger := allocbatch.NewLedger(store, allocbatch.DefaultMaxBatch)
+	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
+	go allocator.Run(batchCtx)
+	go ledger.Run(batchCtx)
+	defer stop("batchers", func(ctx context.Context) error {
+		stopBatchers()
+		for _, done := range []<-chan struct{}{allocator.Done(), ledger.Done()} {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
 
 	// ...and the legacy inventory, behind a circuit breaker.
 	inv, err := inventory.New(inventory.Config{
@@ -151,7 +173,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		log:     log,
 		metrics: m,
 		processor: &handoff.Processor{
-			Allocator: allocation.Service{Store: store, Inventory: inv},
+			Allocator: allocation.Service{Store: allocator, Inventory: inv},
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever
 			// hold orders, so anything else is poison.
@@ -159,7 +181,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 			// chain (left by a crash between publishing attempt n+1 and
 			// committing attempt n) concludes as the other did and never
 			// dead-letters an allocated order (see handoff.Ledger).
-			Ledger: store,
+			Ledger: ledger,
 		},
 		maxDueAhead: cfg.MaxDueAhead,
 		now:         time.Now,

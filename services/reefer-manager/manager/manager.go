@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/allocbatch"
 	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
@@ -18,13 +19,6 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
-
-// maxAllocationBatch bounds the orders allocated in one database
-// statement. Larger batches hold their row locks longer. Measured on
-// Postgres with 2 cores (reeferstore's BenchmarkPostgresAllocate): batches
-// of 64 allocate about 12,000-15,000 orders/s, single orders from 16
-// goroutines about 4,500.
-const maxAllocationBatch = 128
 
 // EventSource is the CloudEvents source of the events this service emits.
 const EventSource = "/reefer-dlq/reefer-manager"
@@ -68,17 +62,17 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	if err := store.SeedFleet(ctx, cfg.FleetSize); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	// Concurrent records share database transactions (see batch.go):
-	// allocations, and the marks of allocated orders (see ledger.go). The
-	// batchers outlive the consumer: they stop after the drain.
-	batcher := newAllocationBatcher(store, maxAllocationBatch)
-	ledger := newBatchedLedger(store, maxAllocationBatch)
+	// Concurrent records share database statements (see pkg/allocbatch):
+	// allocations, and the marks of allocated orders. The batchers
+	// outlive the consumer: they stop after the drain.
+	batcher := allocbatch.NewAllocator(store, allocbatch.DefaultMaxBatch)
+	ledger := allocbatch.NewLedger(store, allocbatch.DefaultMaxBatch)
 	batchCtx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
-	go batcher.run(batchCtx)
-	go ledger.run(batchCtx)
+	go batcher.Run(batchCtx)
+	go ledger.Run(batchCtx)
 	stops.push("batchers", func(ctx context.Context) error {
 		stopBatchers()
-		for _, done := range []<-chan struct{}{batcher.done, ledger.done} {
+		for _, done := range []<-chan struct{}{batcher.Done(), ledger.Done()} {
 			select {
 			case <-done:
 			case <-ctx.Done():

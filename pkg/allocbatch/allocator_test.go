@@ -1,4 +1,4 @@
-package manager
+package allocbatch
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
 )
 
-// fakeBatchStore allocates C-<order> to every order, except the orders
+// fakeStore allocates C-<order> to every order, except the orders
 // listed in noCapacity; batchErr fails every AllocateBatch call.
-type fakeBatchStore struct {
+type fakeStore struct {
 	mu         sync.Mutex
 	batches    []int // sizes of the AllocateBatch calls
 	singles    int
@@ -24,14 +24,14 @@ type fakeBatchStore struct {
 	gate       chan struct{} // when set, the first call waits on it
 }
 
-func (f *fakeBatchStore) answer(r reeferstore.Request) reeferstore.BatchResult {
+func (f *fakeStore) answer(r reeferstore.Request) reeferstore.BatchResult {
 	if f.noCapacity[r.OrderID] {
 		return reeferstore.BatchResult{OrderID: r.OrderID, Err: allocation.ErrNoCapacity}
 	}
 	return reeferstore.BatchResult{OrderID: r.OrderID, ContainerID: "C-" + r.OrderID}
 }
 
-func (f *fakeBatchStore) wait() {
+func (f *fakeStore) wait() {
 	f.mu.Lock()
 	gate := f.gate
 	f.gate = nil
@@ -41,7 +41,7 @@ func (f *fakeBatchStore) wait() {
 	}
 }
 
-func (f *fakeBatchStore) Allocate(_ context.Context, orderID string, quantity int) (string, error) {
+func (f *fakeStore) Allocate(_ context.Context, orderID string, quantity int) (string, error) {
 	f.wait()
 	f.mu.Lock()
 	f.singles++
@@ -50,7 +50,7 @@ func (f *fakeBatchStore) Allocate(_ context.Context, orderID string, quantity in
 	return res.ContainerID, res.Err
 }
 
-func (f *fakeBatchStore) AllocateBatch(_ context.Context, reqs []reeferstore.Request) ([]reeferstore.BatchResult, error) {
+func (f *fakeStore) AllocateBatch(_ context.Context, reqs []reeferstore.Request) ([]reeferstore.BatchResult, error) {
 	f.wait()
 	f.mu.Lock()
 	f.batches = append(f.batches, len(reqs))
@@ -66,21 +66,21 @@ func (f *fakeBatchStore) AllocateBatch(_ context.Context, reqs []reeferstore.Req
 	return out, nil
 }
 
-func startBatcher(t *testing.T, store batchStore, max int) *allocationBatcher {
+func startAllocator(t *testing.T, store Store, max int) *Allocator {
 	t.Helper()
-	b := newAllocationBatcher(store, max)
+	b := NewAllocator(store, max)
 	ctx, cancel := context.WithCancel(context.Background())
-	go b.run(ctx)
+	go b.Run(ctx)
 	t.Cleanup(func() {
 		cancel()
-		<-b.done
+		<-b.Done()
 	})
 	return b
 }
 
 // allocateConcurrently asks for n orders at once while the store holds its
 // first call, so that the rest queue up behind it.
-func allocateConcurrently(t *testing.T, b *allocationBatcher, store *fakeBatchStore, n int) map[string]allocationReply {
+func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) map[string]allocationReply {
 	t.Helper()
 	gate := make(chan struct{})
 	store.gate = gate
@@ -98,7 +98,7 @@ func allocateConcurrently(t *testing.T, b *allocationBatcher, store *fakeBatchSt
 			mu.Unlock()
 		})
 	}
-	// Let every request reach the batcher (one is being served, the
+	// Let every request reach the allocator (one is being served, the
 	// others wait to be gathered) before the store answers.
 	time.Sleep(50 * time.Millisecond)
 	close(gate)
@@ -106,9 +106,9 @@ func allocateConcurrently(t *testing.T, b *allocationBatcher, store *fakeBatchSt
 	return replies
 }
 
-func TestBatcherAnswersEachOrderLikeTheStore(t *testing.T) {
-	store := &fakeBatchStore{noCapacity: map[string]bool{"O-003": true}}
-	b := startBatcher(t, store, 8)
+func TestAllocatorAnswersEachOrderLikeTheStore(t *testing.T) {
+	store := &fakeStore{noCapacity: map[string]bool{"O-003": true}}
+	b := startAllocator(t, store, 8)
 	replies := allocateConcurrently(t, b, store, 20)
 	for id, r := range replies {
 		switch {
@@ -135,10 +135,10 @@ func TestBatcherAnswersEachOrderLikeTheStore(t *testing.T) {
 	}
 }
 
-func TestBatcherGivesTransientBatchFailureToEveryOrder(t *testing.T) {
+func TestAllocatorGivesTransientBatchFailureToEveryOrder(t *testing.T) {
 	down := failure.NewTransient("connection-refused", errors.New("database unreachable"))
-	store := &fakeBatchStore{batchErr: down}
-	b := startBatcher(t, store, 64)
+	store := &fakeStore{batchErr: down}
+	b := startAllocator(t, store, 64)
 	replies := allocateConcurrently(t, b, store, 10)
 	failed := 0
 	for id, r := range replies {
@@ -158,9 +158,9 @@ func TestBatcherGivesTransientBatchFailureToEveryOrder(t *testing.T) {
 
 // A permanent batch error may come from one order's data: the others must
 // not be dead-lettered with it, so each is answered on its own.
-func TestBatcherRetriesAPermanentBatchFailureOrderByOrder(t *testing.T) {
-	store := &fakeBatchStore{batchErr: failure.NewPermanent("constraint", errors.New("check constraint violated"))}
-	b := startBatcher(t, store, 64)
+func TestAllocatorRetriesAPermanentBatchFailureOrderByOrder(t *testing.T) {
+	store := &fakeStore{batchErr: failure.NewPermanent("constraint", errors.New("check constraint violated"))}
+	b := startAllocator(t, store, 64)
 	replies := allocateConcurrently(t, b, store, 10)
 	for id, r := range replies {
 		if r.err != nil || r.containerID != "C-"+id {
@@ -169,27 +169,46 @@ func TestBatcherRetriesAPermanentBatchFailureOrderByOrder(t *testing.T) {
 	}
 }
 
-func TestBatcherAfterStopFailsTransiently(t *testing.T) {
-	b := newAllocationBatcher(&fakeBatchStore{}, 8)
+func TestAllocatorAfterStopFailsTransiently(t *testing.T) {
+	b := NewAllocator(&fakeStore{}, 8)
 	ctx, cancel := context.WithCancel(context.Background())
-	go b.run(ctx)
+	go b.Run(ctx)
 	cancel()
-	<-b.done
+	<-b.Done()
 	_, err := b.Allocate(context.Background(), "O-1", 10)
-	if !errors.Is(err, errBatcherStopped) || failure.ClassOf(err) != failure.Transient {
-		t.Errorf("error %v, want the transient errBatcherStopped", err)
+	if !errors.Is(err, ErrStopped) || failure.ClassOf(err) != failure.Transient {
+		t.Errorf("error %v, want the transient ErrStopped", err)
 	}
 }
 
-func TestBatcherHonoursTheCallersContext(t *testing.T) {
-	store := &fakeBatchStore{gate: make(chan struct{})}
+func TestAllocatorHonoursTheCallersContext(t *testing.T) {
+	store := &fakeStore{gate: make(chan struct{})}
 	defer close(store.gate)
-	b := startBatcher(t, store, 8)
+	b := startAllocator(t, store, 8)
 	go b.Allocate(context.Background(), "O-blocking", 10) // holds the store
 	time.Sleep(20 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := b.Allocate(ctx, "O-2", 10); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want the caller's deadline", err)
+	}
+}
+
+func TestNewUsesTheDefaultForANonPositiveMaxBatch(t *testing.T) {
+	tests := []struct {
+		maxBatch, want int
+	}{
+		{0, DefaultMaxBatch},
+		{-1, DefaultMaxBatch},
+		{1, 1},
+		{16, 16},
+	}
+	for _, tt := range tests {
+		if got := NewAllocator(&fakeStore{}, tt.maxBatch).maxBatch; got != tt.want {
+			t.Errorf("NewAllocator(store, %d) batches %d, want %d", tt.maxBatch, got, tt.want)
+		}
+		if got := NewLedger(&fakeLedgerStore{}, tt.maxBatch).maxBatch; got != tt.want {
+			t.Errorf("NewLedger(store, %d) batches %d, want %d", tt.maxBatch, got, tt.want)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package manager
+package allocbatch
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
 )
 
 // fakeLedgerStore records the MarkAllocatedBatch calls; the first call
@@ -36,22 +38,22 @@ func (f *fakeLedgerStore) MarkAllocatedBatch(_ context.Context, ids []string) er
 }
 
 func (f *fakeLedgerStore) Conclusion(context.Context, string) (string, int, bool, error) {
-	return "", 0, false, errors.New("not used by reefer-manager")
+	return "", 0, false, errors.New("not batched: the ledger passes it through")
 }
 func (f *fakeLedgerStore) Allocation(context.Context, string) (string, bool, error) {
-	return "", false, errors.New("not used by reefer-manager")
+	return "", false, errors.New("not batched: the ledger passes it through")
 }
 func (f *fakeLedgerStore) MarkAllocated(context.Context, string) error {
 	return errors.New("the batched ledger must not mark one by one")
 }
 func (f *fakeLedgerStore) MarkDeadLettered(context.Context, string, int) error {
-	return errors.New("not used by reefer-manager")
+	return errors.New("not batched: the ledger passes it through")
 }
 
-// TestBatchedLedgerGathersConcurrentMarks: marks that arrive while a
+// TestLedgerGathersConcurrentMarks: marks that arrive while a
 // batch runs go together into the next one, and each caller gets the
 // batch's answer.
-func TestBatchedLedgerGathersConcurrentMarks(t *testing.T) {
+func TestLedgerGathersConcurrentMarks(t *testing.T) {
 	storeErr := errors.New("database unreachable")
 	tests := []struct {
 		name    string
@@ -65,10 +67,10 @@ func TestBatchedLedgerGathersConcurrentMarks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			gate := make(chan struct{})
 			store := &fakeLedgerStore{err: tt.err, gate: gate}
-			l := newBatchedLedger(store, 8)
+			l := NewLedger(store, 8)
 			ctx, cancel := context.WithCancel(t.Context())
-			defer func() { cancel(); <-l.done }()
-			go l.run(ctx)
+			defer func() { cancel(); <-l.Done() }()
+			go l.Run(ctx)
 
 			const queued = 5
 			errs := make([]error, queued+1)
@@ -85,7 +87,7 @@ func TestBatchedLedgerGathersConcurrentMarks(t *testing.T) {
 				wg.Go(func() { errs[i] = l.MarkAllocated(t.Context(), fmt.Sprintf("O-%d", i)) })
 			}
 			// They wait for the first batch to finish; give them time to
-			// queue (as batch_test.go does).
+			// queue (as allocator_test.go does).
 			time.Sleep(50 * time.Millisecond)
 			close(gate)
 			wg.Wait()
@@ -111,5 +113,33 @@ func TestBatchedLedgerGathersConcurrentMarks(t *testing.T) {
 				t.Errorf("batch sizes mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLedgerPassesReadsAndDeadLettersThrough: only MarkAllocated is
+// batched; the other methods are the store's.
+func TestLedgerPassesReadsAndDeadLettersThrough(t *testing.T) {
+	l := NewLedger(&fakeLedgerStore{}, 8)
+	want := "not batched: the ledger passes it through"
+	if _, _, _, err := l.Conclusion(t.Context(), "O-1"); err == nil || err.Error() != want {
+		t.Errorf("Conclusion error %v, want the store's %q", err, want)
+	}
+	if _, _, err := l.Allocation(t.Context(), "O-1"); err == nil || err.Error() != want {
+		t.Errorf("Allocation error %v, want the store's %q", err, want)
+	}
+	if err := l.MarkDeadLettered(t.Context(), "O-1", 0); err == nil || err.Error() != want {
+		t.Errorf("MarkDeadLettered error %v, want the store's %q", err, want)
+	}
+}
+
+func TestLedgerAfterStopFailsTransiently(t *testing.T) {
+	l := NewLedger(&fakeLedgerStore{}, 8)
+	ctx, cancel := context.WithCancel(t.Context())
+	go l.Run(ctx)
+	cancel()
+	<-l.Done()
+	err := l.MarkAllocated(t.Context(), "O-1")
+	if !errors.Is(err, ErrStopped) || failure.ClassOf(err) != failure.Transient {
+		t.Errorf("error %v, want the transient ErrStopped", err)
 	}
 }

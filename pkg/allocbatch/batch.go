@@ -1,0 +1,47 @@
+package allocbatch
+
+import (
+	"context"
+	"errors"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+)
+
+// DefaultMaxBatch bounds the orders in one statement: larger batches hold
+// their row locks longer. Measured on Postgres with 2 cores
+// (reeferstore's BenchmarkPostgresAllocate): batches of 64 allocate about
+// 12,000-15,000 orders/s, single orders from 16 goroutines about 4,500.
+const DefaultMaxBatch = 128
+
+// ErrStopped is returned to callers that ask after Run has returned. It is
+// transient, like any unavailable dependency; a service stops its
+// batchers after its consumer, so no record should see it.
+var ErrStopped = failure.NewTransient("shutting-down", errors.New("batcher stopped"))
+
+// nextBatch waits for one request, then appends to batch whatever else is
+// already queued, up to maxBatch in all. ok is false when ctx ended first.
+func nextBatch[T any](ctx context.Context, requests <-chan T, batch []T, maxBatch int) (_ []T, ok bool) {
+	select {
+	case r := <-requests:
+		batch = append(batch, r)
+	case <-ctx.Done():
+		return batch, false
+	}
+	for len(batch) < maxBatch {
+		select {
+		case r := <-requests:
+			batch = append(batch, r)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// checkMax gives the zero or a negative maxBatch a meaning: the default.
+func checkMax(maxBatch int) int {
+	if maxBatch <= 0 {
+		return DefaultMaxBatch
+	}
+	return maxBatch
+}
