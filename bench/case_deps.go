@@ -6,8 +6,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
 )
@@ -83,7 +85,7 @@ func caseDependencies(ctx context.Context, e *env) ([]report.Row, error) {
 		return rows, err
 	}
 	defer stopMock()
-	client, err := inventory.New(inventory.Config{BaseURL: "http://" + mock.Addr(), Timeout: e.p.inventoryTimeout})
+	client, err := inventory.New(inventory.Config{BaseURL: "http://" + mock.Addr(), Timeout: e.p.callTimeout})
 	if err != nil {
 		return rows, err
 	}
@@ -91,8 +93,26 @@ func caseDependencies(ctx context.Context, e *env) ([]report.Row, error) {
 	if err != nil {
 		return rows, err
 	}
+	// The slowest call is reported. In a --quick smoke run a call that
+	// times out anyway is counted, not fatal: on a loaded machine under
+	// -race it says the machine was busy, not that the program is wrong.
+	var slowest atomic.Int64
+	var timeouts atomic.Int64
 	err = concurrently(ctx, n, e.p.inFlight, func(ctx context.Context, i int) error {
-		return client.Allocate(ctx, fmt.Sprintf("R-%07d", i), fmt.Sprintf("I-%07d", i))
+		began := time.Now()
+		err := client.Allocate(ctx, fmt.Sprintf("R-%07d", i), fmt.Sprintf("I-%07d", i))
+		took := int64(time.Since(began))
+		for {
+			old := slowest.Load()
+			if took <= old || slowest.CompareAndSwap(old, took) {
+				break
+			}
+		}
+		if err != nil && e.p.quick && ctx.Err() == nil && failure.ReasonOf(err) == "timeout" {
+			timeouts.Add(1)
+			return nil
+		}
+		return err
 	})
 	winv := sw.stop()
 	if err != nil {
@@ -102,8 +122,11 @@ func caseDependencies(ctx context.Context, e *env) ([]report.Row, error) {
 		Case: "2", Key: "2-inv", Name: "inventory call alone",
 		Params: fmt.Sprintf("%d inventory.Client.Allocate calls (HTTP PUT, keep-alive) to the mock, %d concurrent callers", n, e.p.inFlight),
 		Value:  round(float64(n)/winv.Elapsed.Seconds(), 0), Unit: "calls/s",
-		Metrics: winv.metrics(nil),
-		Note:    "client and mock share the bench process and its cores",
+		Metrics: winv.metrics(map[string]float64{
+			"slowest_call_ms": round(float64(slowest.Load())/float64(time.Millisecond), 1),
+			"timeouts":        float64(timeouts.Load()),
+		}),
+		Note: "client and mock share the bench process and its cores",
 	})
 	return rows, nil
 }

@@ -94,8 +94,10 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	}
 	defer stopMock()
 	group := prefix + "-reefer-manager"
+	down := profile.Outage != nil || profile.TimeoutRate > 0
 	environ := e.serviceEnv(t, db, "http://"+mock.Addr(), group, map[string]string{
 		"REEFER_FLEET_SIZE": strconv.Itoa(n + 100),
+		"INVENTORY_TIMEOUT": e.p.timeoutFor(down).String(),
 	})
 	cfg, err := manager.ConfigFromEnv(func(k string) string { return environ[k] })
 	if err != nil {
@@ -131,7 +133,7 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	// Every order must have concluded the way the case says, or the rate
 	// would be the rate of something else.
 	outTopic, what := t.Containers, "ContainerAssignedToOrder events"
-	if profile.Outage != nil || profile.TimeoutRate > 0 {
+	if down {
 		outTopic, what = t.Retry, "records on order-retries"
 	}
 	got, err := e.count(ctx, outTopic)
@@ -145,7 +147,8 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 }
 
 // serviceEnv is the environment of reefer-manager or order-retry for one
-// case: its topics, database, inventory and consumer group, and quiet logs.
+// case: its topics, database, inventory and consumer group, and quiet logs;
+// INVENTORY_TIMEOUT is that of a healthy inventory unless extra sets it.
 // Everything else keeps the service's defaults (reefer-manager's
 // MAX_IN_FLIGHT is 256, order-retry's 64) unless --service-env says
 // otherwise.
@@ -155,7 +158,7 @@ func (e *env) serviceEnv(t topics, db, inventoryURL, group string, extra map[str
 		"KAFKA_CLIENT_ID":   group,
 		"DATABASE_URL":      db,
 		"INVENTORY_URL":     inventoryURL,
-		"INVENTORY_TIMEOUT": e.p.inventoryTimeout.String(),
+		"INVENTORY_TIMEOUT": e.p.callTimeout.String(),
 		"HTTP_ADDR":         "127.0.0.1:0",
 		"LOG_LEVEL":         "warn",
 		"LOG_FORMAT":        "json",

@@ -134,7 +134,7 @@ func (e *env) memoryPipeline(ctx context.Context, prefix, faultProfile string, d
 	if err != nil {
 		return pipelineMemory{}, err
 	}
-	fleet := map[string]string{"REEFER_FLEET_SIZE": strconv.Itoa(n + 100)}
+	fleet := map[string]string{"REEFER_FLEET_SIZE": strconv.Itoa(n + 100), "INVENTORY_TIMEOUT": e.p.timeoutFor(down).String()}
 	specs := []procSpec{
 		{name: "container-inventory-mock", environ: map[string]string{"FAULT_PROFILE": faultProfile, "LOG_LEVEL": "warn", "LOG_FORMAT": "json", "HTTP_ADDR": mockAddr}},
 		{name: "reefer-manager", environ: e.serviceEnv(t, db, "http://"+mockAddr, prefix+"-reefer-manager", fleet)},

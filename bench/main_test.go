@@ -33,7 +33,9 @@ var everyRow = []string{
 // its figures with its parameters, ratios and goals evaluated, and the
 // table, JSON, Markdown and chart must be written. It checks that the
 // program works, not the numbers (a smoke run on a busy machine proves
-// nothing about them).
+// nothing about them): --quick gives healthy inventory calls a generous
+// timeout, and counts a call that exceeds it anyway instead of failing.
+// A case that cannot run or concludes the wrong way still fails it.
 func TestQuickRunMeasuresEveryCase(t *testing.T) {
 	dsn := pgtest.Start(t) // needs Docker; skipped with -short, as every integration test
 	out := t.TempDir()
@@ -64,6 +66,11 @@ func TestQuickRunMeasuresEveryCase(t *testing.T) {
 		t.Errorf("run description incomplete: quick=%v machine=%+v setup=%d lines", res.Quick, res.Machine, len(res.Setup))
 	}
 
+	// A call the loaded machine held past the timeout is counted, not
+	// fatal (see caseDependencies): say so, so a slow run is visible.
+	if row, ok := res.Row("2-inv"); ok && row.Metrics["timeouts"] > 0 {
+		t.Logf("row 2-inv: %v inventory calls timed out (slowest %v ms): the machine was busy", row.Metrics["timeouts"], row.Metrics["slowest_call_ms"])
+	}
 	for _, row := range res.Rows {
 		if row.Name == "" || row.Params == "" || row.Unit == "" {
 			t.Errorf("row %s does not say what it measured: name %q, params %q, unit %q", row.Key, row.Name, row.Params, row.Unit)

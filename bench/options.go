@@ -45,9 +45,24 @@ type params struct {
 	// inFlight is reefer-manager's MAX_IN_FLIGHT, used by every concurrent
 	// case so that they compare like for like.
 	inFlight int
-	// inventoryTimeout is INVENTORY_TIMEOUT: how long a hanging inventory
-	// holds each call.
+	// inventoryTimeout is INVENTORY_TIMEOUT when the inventory is down:
+	// how long a hanging inventory holds each call.
 	inventoryTimeout time.Duration
+	// callTimeout is INVENTORY_TIMEOUT when the inventory is healthy
+	// (cases 2, 3, 6 and 8-healthy), where a call that times out would
+	// be a failure of the case. It equals inventoryTimeout in a full run;
+	// --quick makes it generous, because a smoke run on a loaded machine
+	// under -race checks that every case runs, not that each call is fast.
+	callTimeout time.Duration
+}
+
+// timeoutFor is the INVENTORY_TIMEOUT of a run whose inventory is down or
+// healthy.
+func (p params) timeoutFor(down bool) time.Duration {
+	if down {
+		return p.inventoryTimeout
+	}
+	return p.callTimeout
 }
 
 // allCases are the case numbers of the issue, in run order.
@@ -131,7 +146,12 @@ Flags:
 		p.throttled = 200
 		p.maxPending, p.backlogFactor = 200, 4
 		p.hold = 500 * time.Millisecond
+		// The hang cases wait for this timeout: short, so they end quickly.
 		p.inventoryTimeout = 500 * time.Millisecond
+		// A healthy call that a loaded 2-core machine under -race holds
+		// for seconds is slow, not failed: 30 s is far above any such
+		// stall, and a hung call would still end the case.
+		p.callTimeout = 30 * time.Second
 	} else {
 		p.orders = cmp.Or(p.orders, 20000)
 		p.baselineWindow = 20 * time.Second
@@ -140,5 +160,6 @@ Flags:
 		p.maxPending, p.backlogFactor = 10000, 4
 		p.hold = 5 * time.Second
 	}
+	p.callTimeout = cmp.Or(p.callTimeout, p.inventoryTimeout)
 	return p, nil
 }

@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.Setup = []string{
 		"Broker: the embedded devbroker (kfake) in the bench process; a fresh set of topics per case with the contract's partition counts (orders 6, containers 6, order-retries 6, order-dead-letter 3)",
 		"Database: " + pgDesc,
-		fmt.Sprintf("Inventory: container-inventory-mock in the bench process, a fresh one per case (healthy, outage = every call 503, or hang = every call held until the client's timeout, INVENTORY_TIMEOUT=%s)", p.inventoryTimeout),
+		fmt.Sprintf("Inventory: container-inventory-mock in the bench process, a fresh one per case (healthy, outage = every call 503, or hang = every call held until the client's timeout, INVENTORY_TIMEOUT=%s; %s when the inventory is healthy)", p.inventoryTimeout, p.callTimeout),
 		fmt.Sprintf("Services: reefer-manager and order-retry run in the bench process (cases 3, 4, 6) with MAX_IN_FLIGHT=%d and the contract's retry defaults (5 attempts, base 1 s); case 8 runs the built binaries as separate processes", p.inFlight),
 		fmt.Sprintf("Rates: from the first produced order until the consumer group has committed every record (commits follow the hand-off); offsets polled every %s", pollEvery),
 		fmt.Sprintf("Everything shares one machine: %d cores, GOMAXPROCS %d; bench_cores is the CPU the bench process used (all but Postgres)", runtime.NumCPU(), runtime.GOMAXPROCS(0)),
