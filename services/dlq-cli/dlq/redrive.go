@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/time/rate"
 
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/filter"
@@ -57,9 +56,7 @@ func (a *app) engine(s *session, cursor *resolution.Cursor, rf *redriveFlags, by
 		By:          by,
 	}
 	if rf.rate > 0 {
-		// A burst of a tenth of a second lets a fast run send batches while
-		// keeping every second within the rate (plus that burst).
-		e.Limiter = rate.NewLimiter(rate.Limit(rf.rate), max(1, int(rf.rate/10)))
+		e.Limiter = redrive.NewLimiter(rf.rate)
 	}
 	return e, nil
 }

@@ -89,6 +89,13 @@ type Engine struct {
 	OnResult func(Result)
 }
 
+// NewLimiter returns the Limiter of a run limited to perSecond records. Its
+// burst of a tenth of a second lets a fast run send batches while keeping
+// every second within the rate (plus that burst).
+func NewLimiter(perSecond float64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/10)))
+}
+
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
