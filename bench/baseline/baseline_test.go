@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,7 +103,9 @@ func TestSleepingRetryStopsWithTheContext(t *testing.T) {
 	f := &failing{failures: 10, err: transient}
 	start := time.Now()
 	_, err := baseline.SleepingRetry{Next: f, Attempts: 5, Delay: time.Hour}.Allocate(ctx, events.OrderCreated{OrderID: "O-1"})
-	if !errors.Is(err, transient) || time.Since(start) > 5*time.Second {
+	// The delay is an hour: a bound far above the context's 20 ms (for a
+	// loaded -race run) and far below the hour proves it stopped.
+	if !errors.Is(err, transient) || time.Since(start) > 20*time.Second {
 		t.Errorf("got %v after %s, want the last failure soon after the context ended", err, time.Since(start))
 	}
 }
@@ -171,8 +174,17 @@ func TestPartitionListenersPauseUntilEachHeadIsDue(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("records not handled within 20 s")
 	}
-	if diff := cmp.Diff([]string{"p1-only", "p0-late", "p0-early"}, order); diff != "" {
-		t.Errorf("handling order (-want +got):\n%s", diff)
+	// Within partition 0, offset order: the early record waits for the
+	// late head. (Across partitions the order depends on when each
+	// listener joins, which a loaded machine moves.)
+	var p0 []string
+	for _, k := range order {
+		if strings.HasPrefix(k, "p0") {
+			p0 = append(p0, k)
+		}
+	}
+	if diff := cmp.Diff([]string{"p0-late", "p0-early"}, p0); diff != "" {
+		t.Errorf("handling order of partition 0 (-want +got):\n%s", diff)
 	}
 	for k, d := range dueIn {
 		if due := base.Add(d); started[k].Before(due) {

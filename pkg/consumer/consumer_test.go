@@ -462,7 +462,10 @@ func TestRunCommitModes(t *testing.T) {
 func TestRunWithSchedulerRunsRecordsWhenDue(t *testing.T) {
 	addr := startBroker(t, 1)
 	base := time.Now()
-	delays := []time.Duration{400 * time.Millisecond, 0, 200 * time.Millisecond} // by offset
+	// By offset. Offset 0 must still wait when the three are fetched (after
+	// the produce and the group join): 4 s leaves room for a loaded -race
+	// run; once fetched, due order alone decides.
+	delays := []time.Duration{4 * time.Second, 0, 2 * time.Second}
 	var msgs []kafka.Message
 	for i, d := range delays {
 		due := base.Add(d).UnixMilli()

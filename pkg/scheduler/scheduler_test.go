@@ -160,7 +160,9 @@ func offsetsOf(starts []start) []int64 {
 // eventually polls cond (for counters that change right after a start).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// A poll for something that must happen: the bound only matters when it
+	// never does, so it is far above what a loaded -race run needs.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting until %s", what)

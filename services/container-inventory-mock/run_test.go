@@ -46,7 +46,7 @@ func TestRunServesUntilTheContextIsDone(t *testing.T) {
 		if err != nil {
 			t.Errorf("run: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatal("run did not return after the context was cancelled")
 	}
 	waitForLog(t, out, "inventory mock stopped")
@@ -58,7 +58,9 @@ func TestRunServesUntilTheContextIsDone(t *testing.T) {
 // waitForLog returns the first JSON log record with msg, waiting for it.
 func waitForLog(t *testing.T, out *syncBuffer, msg string) map[string]any {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	// A poll for something that must happen: the bound only matters when it
+	// never does, so it is far above what a loaded -race run needs.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		sc := bufio.NewScanner(strings.NewReader(out.String()))
 		for sc.Scan() {
 			var rec map[string]any

@@ -179,6 +179,7 @@ func TestRunNeverRunsAheadOfTheRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A lower bound only: a loaded machine can only add time.
 	if rep.Elapsed < 200*time.Millisecond {
 		t.Errorf("21 records at 100/s took %s: the schedule allows no less than 200ms", rep.Elapsed)
 	}

@@ -13,14 +13,16 @@ import (
 
 // A held call must outlast the server's read and write timeouts: the write
 // deadline, counted from the request's arrival, would lose the answer.
+// The server's timeouts must still let a loaded -race run read the
+// request (500 ms for a few hundred bytes); the hold is three times them.
 func TestAHeldCallOutlastsTheServerTimeouts(t *testing.T) {
-	s, err := New(Config{HTTPAddr: "127.0.0.1:0", FaultProfile: faults.Profile{Latency: faults.Duration(600 * time.Millisecond)}}, nil)
+	s, err := New(Config{HTTPAddr: "127.0.0.1:0", FaultProfile: faults.Profile{Latency: faults.Duration(1500 * time.Millisecond)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The same routes on a server whose timeouts are shorter than the hold.
 	s.srv = opsserver.New(opsserver.Config{
-		Addr: "127.0.0.1:0", ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
+		Addr: "127.0.0.1:0", ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 	})
 	s.routes(s.srv.Echo())
 	if err := s.Start(t.Context()); err != nil {

@@ -66,6 +66,9 @@ func (e *env) environ(extra map[string]string) map[string]string {
 		"RETRY_BASE_DELAY":   "1s",
 		"RETRY_MAX_DELAY":    "1m",
 		"RETRY_MAX_ATTEMPTS": "5",
+		// Far above any healthy call: on a loaded -race run a slow call
+		// must not become a failure that changes a test's outcome.
+		"INVENTORY_TIMEOUT": "20s",
 	}
 	maps.Copy(m, extra)
 	return m
