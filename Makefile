@@ -54,10 +54,17 @@ STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 TEST_LOG := bin/test.log
+# make test runs go test -json through scripts/testreport, which prints what
+# go test prints and records each test's duration here: the slowest ten are
+# shown at the end.
+TESTREPORT := $(TOOLS)/testreport
+TEST_TIMES := bin/test-times.tsv
+# make test-stress: goroutines of scripts/cpuhog spinning during make test.
+HOG_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 # In a module loop: true when module $$m has Go files yet (go vet fails on none).
 HAS_GO = [ -n "$$(find $$m -name '*.go' -not -path '*/testdata/*' -print -quit)" ]
 
-.PHONY: help build images images-postgres images-services test test-unit docker-check \
+.PHONY: help build images images-postgres images-services test test-stress test-unit docker-check \
 	lint tidy tidy-check check-gowork-off env rename demo clean
 
 help: ## List the targets
@@ -112,19 +119,36 @@ docker-check: # Stop at once, with the reason, when no Docker engine answers
 test: ## Run every test of every module, integration included (needs a Docker engine; runs make images first)
 	@$(MAKE) docker-check
 	@$(if $(RACE),,echo "test: no C compiler found, running without -race (apt-get install gcc)")
-	@mkdir -p bin; : > $(TEST_LOG); failed=""; \
+	@mkdir -p bin $(TOOLS); : > $(TEST_LOG); : > $(TEST_TIMES); failed=""; \
+	go build -o $(TESTREPORT) ./scripts/testreport; \
 	$(MAKE) images || failed=" images"; \
 	for m in $(MODULES); do \
 		if ! $(HAS_GO); then echo "test: $$m (no Go packages yet)"; continue; fi; \
 		echo "test: $$m"; \
-		(cd $$m && go test $(TEST_FLAGS) ./...) 2>&1 | tee -a $(TEST_LOG) || failed="$$failed $$m"; \
+		(cd $$m && go test -json $(TEST_FLAGS) ./... 2>&1) | $(TESTREPORT) -times $(TEST_TIMES) | tee -a $(TEST_LOG) || failed="$$failed $$m"; \
 	done; \
+	$(TESTREPORT) -slowest 10 $(TEST_TIMES); \
 	ok=$$(grep -c '^ok ' $(TEST_LOG) || true); \
 	fail=$$(grep -cE '^FAIL[[:space:]]' $(TEST_LOG) || true); \
 	none=$$(grep -c 'no test files' $(TEST_LOG) || true); \
 	echo "make test: $$none packages have no test files$${failed:+; failed:$$failed}"; \
 	echo "packages: $$ok passed, $$fail failed"; \
 	[ -z "$$failed" ]
+
+test-stress: ## make test while scripts/cpuhog keeps every core busy (HOG_WORKERS, default one per core): the suite must not depend on machine speed
+	@mkdir -p bin $(TOOLS)
+	@go build -o $(TOOLS)/cpuhog ./scripts/cpuhog
+	@start=$$SECONDS; rc=0; \
+	$(TOOLS)/cpuhog -workers $(HOG_WORKERS) > bin/cpuhog.log 2>&1 & hog=$$!; \
+	trap 'kill $$hog 2>/dev/null || true; wait $$hog 2>/dev/null || true' EXIT; \
+	echo "test-stress: make test with $(HOG_WORKERS) busy-loop workers (cpuhog pid $$hog) on $$(nproc) cores"; \
+	$(MAKE) test 2>&1 | tee bin/test-stress.log || rc=$$?; \
+	kill $$hog 2>/dev/null || true; wait $$hog 2>/dev/null || true; \
+	took=$$((SECONDS - start)); \
+	tail -n 1 bin/cpuhog.log; \
+	echo "test-stress: $$( [ $$rc = 0 ] && echo passed || echo FAILED ) in $$((took / 60))m$$((took % 60))s, load average at the end: $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	echo "test-stress: $$(grep '^packages:' bin/test-stress.log | tail -n 1)"; \
+	exit $$rc
 
 test-unit: ## Run the tests that need no Docker engine (go test -short in every module)
 	@failed=""; \
