@@ -44,7 +44,7 @@ func produce(t *testing.T, addr string, msgs ...kafka.Message) {
 		RequiredAcks: kafka.RequireAll,
 	}
 	defer w.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatalf("produce %d records: %v", len(msgs), err)
@@ -193,7 +193,7 @@ func (c *commitLog) all() []int64 {
 // waitFor waits until partition 0's committed offset reaches want.
 func (c *commitLog) waitFor(t *testing.T, want int64) {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second) // generous: a loaded -race run
 	for c.last() < want {
 		select {
 		case <-c.changed:
@@ -208,7 +208,7 @@ func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatalf("timed out waiting for %s", what)
 	}
 }

@@ -54,7 +54,7 @@ func TestRunKeepsPerKeyOrderWhileKeysRunConcurrently(t *testing.T) {
 			select {
 			case <-bStarted:
 				concurred.Store(true)
-			case <-time.After(5 * time.Second):
+			case <-time.After(30 * time.Second): // generous: a loaded -race run
 			}
 		}
 		mu.Lock()
@@ -167,10 +167,12 @@ func TestRunRetriesAFailedHandOffAndDoesNotCommitPastIt(t *testing.T) {
 	group := groupName(t)
 	commits := newCommitLog()
 	r := start(t, consumer.Config{
-		Reader:          newReader(t, addr, group),
-		Handler:         handler,
-		CommitInterval:  5 * time.Millisecond,
-		RetryMinBackoff: 20 * time.Millisecond, // three failures span ~140ms of commit ticks
+		Reader:         newReader(t, addr, group),
+		Handler:        handler,
+		CommitInterval: 5 * time.Millisecond,
+		// Three failures span ~1.4 s of commit ticks: room for a commit of
+		// offset 2 even when a loaded -race run makes a commit slow.
+		RetryMinBackoff: 200 * time.Millisecond,
 		OnCommitted: func(p int, off int64) {
 			mu.Lock()
 			events = append(events, fmt.Sprintf("commit %d", off))

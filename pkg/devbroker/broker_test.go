@@ -256,7 +256,7 @@ func TestAutoCreate(t *testing.T) {
 			defer w.Close()
 			w.AllowAutoTopicCreation = true // the client asks; the broker decides
 			w.MaxAttempts = 1
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 			defer cancel()
 			err = w.WriteMessages(ctx, kafka.Message{Value: []byte("x")})
 			if tt.wantErr != nil {
@@ -319,7 +319,7 @@ func TestTLSAndSASLWithKafkaclient(t *testing.T) {
 			b := start(t, devbroker.Config{Advertise: "localhost", TLS: tt.tls, SASL: tt.sasl, Topics: map[string]int{"orders": 2}})
 			client := tt.client
 			client.Brokers = []string{b.Addr()}
-			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 			defer cancel()
 			if err := client.Ping(ctx); err != nil {
 				t.Fatalf("Ping: %v", err)

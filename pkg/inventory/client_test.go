@@ -403,7 +403,10 @@ func TestBreakerHalfOpenProbe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newStatusServer(t, http.StatusServiceUnavailable)
 			var tr transitions
-			const openTimeout = 50 * time.Millisecond
+			// The state is read right after each step: the open period
+			// must outlast a stall of a loaded -race run, or the breaker
+			// would already report half-open.
+			const openTimeout = 500 * time.Millisecond
 			c := newClient(t, inventory.Config{
 				BaseURL:       srv.URL,
 				Breaker:       inventory.BreakerConfig{MaxFailures: 2, OpenTimeout: openTimeout},

@@ -174,7 +174,7 @@ func TestWriterDoesNotCreateTopics(t *testing.T) {
 	}
 	w.MaxAttempts = 1
 	defer w.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}); err == nil {
 		t.Error("WriteMessages to a missing topic succeeded, want an error")
@@ -228,7 +228,7 @@ func TestEnsureTopicsRejectsBadInput(t *testing.T) {
 
 func TestPingReachesTheBrokerWithinTheDeadline(t *testing.T) {
 	_, cfg := startBroker(t, nil)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	if err := cfg.Ping(ctx); err != nil {
 		t.Errorf("Ping against a running broker: %v", err)
@@ -251,7 +251,7 @@ func TestPingReachesTheBrokerWithinTheDeadline(t *testing.T) {
 		if err == nil {
 			t.Error("Ping against a closed port succeeded")
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatal("Ping ignored its context deadline")
 	}
 }

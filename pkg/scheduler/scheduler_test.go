@@ -137,7 +137,7 @@ func (f *fixture) advance(t *testing.T, d time.Duration) {
 func (f *fixture) waitStarts(t *testing.T, n int) []start {
 	t.Helper()
 	var got []start
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(30 * time.Second) // generous: a loaded -race run
 	for len(got) < n {
 		select {
 		case s := <-f.started:
@@ -291,7 +291,7 @@ func TestSchedulerBlocksAtMaxPendingAndResumesWhenWorkFinishes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Add after a record finished: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatal("Add still blocked after a record finished")
 	}
 	if got := offsetsOf(f.waitStarts(t, 1)); !slices.Equal(got, []int64{2}) {
@@ -352,7 +352,7 @@ func TestSchedulerCloseDropsWaitingRecordsAndWaitsForRunningOnes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatal("Run did not return after the running record finished")
 	}
 	f.clock.Advance(2 * time.Minute)
@@ -378,7 +378,7 @@ func TestSchedulerCancelledContextStopsRunAndRunningWork(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second): // generous: a loaded -race run
 		t.Fatal("Run did not return after its context was cancelled")
 	}
 	if err := f.s.Add(t.Context(), record(1, 0)); !errors.Is(err, ErrClosed) {

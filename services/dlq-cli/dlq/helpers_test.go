@@ -48,7 +48,7 @@ type cluster struct {
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	b, err := devbroker.Start(ctx, devbroker.Config{Topics: map[string]int{dlqTopic: 3, retryTopic: 6, ordersTop: 6}})
 	if err != nil {
@@ -263,7 +263,7 @@ func (c *cluster) listPositions(args ...string) ([]string, result) {
 // records reads every record of topic.
 func (c *cluster) records(topic string) []kafka.Message {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	parts, err := c.log.Partitions(ctx, topic)
 	if err != nil {
@@ -286,7 +286,7 @@ func (c *cluster) records(topic string) []kafka.Message {
 // the topic does not exist).
 func (c *cluster) topicEnds(topic string) map[int]int64 {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	parts, err := c.log.Partitions(ctx, topic)
 	if err != nil {
@@ -303,7 +303,7 @@ func (c *cluster) topicEnds(topic string) map[int]int64 {
 // topic.
 func (c *cluster) groupOffsets() map[int]int64 {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	g, err := c.log.GroupOffsets(ctx, resolution.DefaultGroup, dlqTopic, []int{0, 1, 2})
 	if err != nil {

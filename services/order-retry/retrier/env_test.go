@@ -73,7 +73,7 @@ func newEnv(t testing.TB, dbURL string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 		defer cancel()
 		if err := mock.Shutdown(ctx); err != nil {
 			t.Errorf("inventory mock: %v", err)
@@ -263,7 +263,7 @@ func (e *env) ends(topic string) map[int]int64 {
 	for p := range testTopics[topic] {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
@@ -285,7 +285,7 @@ func (e *env) committed() map[int]int64 {
 	e.t.Helper()
 	client, closeClient := e.client()
 	defer closeClient()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	var partitions []int
 	for p := range testTopics[retryTopic] {

@@ -174,7 +174,7 @@ func (e *env) ends(topic string) map[int]int64 {
 	for _, p := range partitions(topic) {
 		reqs = append(reqs, kafka.LastOffsetOf(p))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
@@ -196,7 +196,7 @@ func (e *env) committed(topic string) map[int]int64 {
 	e.t.Helper()
 	client, closeClient := e.client()
 	defer closeClient()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{
 		GroupID: group,

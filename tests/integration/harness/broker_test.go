@@ -134,7 +134,7 @@ func TestDialRedirectSendsOnlyTheAdvertisedAddressToThePublishedPort(t *testing.
 		}
 	}()
 	dial := harness.DialRedirect("kafka:9092", ln.Addr().String())
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // generous: a loaded -race run
 	defer cancel()
 
 	c, err := dial(ctx, "tcp", "kafka:9092")
