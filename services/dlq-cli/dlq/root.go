@@ -149,6 +149,7 @@ func NewCommand(env Env) *cobra.Command {
 		a.editCommand(),
 		a.watchCommand(),
 		a.resolveCommand(),
+		a.uiCommand(),
 	)
 	return root
 }
