@@ -47,7 +47,7 @@ var funcs = template.FuncMap{
 		}
 		return render.Clean(string(prettyJSON(*raw)))
 	},
-	"q": func(q url.Values, key string) string { return q.Get(key) },
+	"q":  func(q url.Values, key string) string { return q.Get(key) },
 	"is": func(q url.Values, key, value string) bool { return q.Get(key) == value },
 	"diffClass": func(line string) string {
 		switch {

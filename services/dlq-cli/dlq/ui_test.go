@@ -281,7 +281,6 @@ func TestConsoleIsReadableOnANarrowWindow(t *testing.T) {
 	}
 }
 
-
 // TestConsoleRefusesForgedAndForeignRequests drives the console's HTTP
 // directly, as another web page or a rebinding DNS name would.
 func TestConsoleRefusesForgedAndForeignRequests(t *testing.T) {
