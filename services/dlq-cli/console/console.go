@@ -411,8 +411,17 @@ type selection struct {
 
 func parseSelection(form url.Values) (selection, error) {
 	sel := selection{To: redrive.ToRetry, MaxRedrives: redrive.DefaultMaxRedrives}
-	for _, v := range form["pos"] {
-		p, err := parsePos(v)
+	// pos: one field per ticked box; positions: one comma-separated field
+	// (what the dry-run page posts back: a form of more than 10,000 fields
+	// is refused by net/http).
+	list := form["pos"]
+	for _, v := range form["positions"] {
+		if v != "" {
+			list = append(list, strings.Split(v, ",")...)
+		}
+	}
+	for _, v := range list {
+		p, err := parsePos(strings.TrimSpace(v))
 		if err != nil {
 			return sel, err
 		}
@@ -442,11 +451,12 @@ func parseSelection(form url.Values) (selection, error) {
 
 // planData is the dry-run page's data.
 type planData struct {
-	Sel      selection
-	Rows     []render.PlanRow
-	Movable  int
-	Refused  int
-	Position []string
+	Sel     selection
+	Rows    []render.PlanRow
+	Movable int
+	Refused int
+	// Positions are the letters the run would move, comma-separated.
+	Positions string
 }
 
 func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
@@ -461,14 +471,16 @@ func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := planData{Sel: sel, Rows: rows}
+	var movable []string
 	for _, row := range rows {
 		if row.Action == "refuse" {
 			d.Refused++
 		} else {
 			d.Movable++
-			d.Position = append(d.Position, fmt.Sprintf("%d:%d", row.Partition, row.Offset))
+			movable = append(movable, fmt.Sprintf("%d:%d", row.Partition, row.Offset))
 		}
 	}
+	d.Positions = strings.Join(movable, ",")
 	s.render(w, http.StatusOK, "plan.html", page{Title: "Redrive: dry run", Data: d})
 }
 

@@ -186,7 +186,11 @@ func (b uiBackend) pending(ctx context.Context, positions []deadletter.Position)
 		s.close()
 		return nil, nil, nil, err
 	}
-	items = slices.DeleteFunc(items, func(it render.Item) bool { return !slices.Contains(positions, it.Letter.Position()) })
+	want := make(map[deadletter.Position]bool, len(positions))
+	for _, p := range positions {
+		want[p] = true
+	}
+	items = slices.DeleteFunc(items, func(it render.Item) bool { return !want[it.Letter.Position()] })
 	return s, cursor, items, nil
 }
 

@@ -28,7 +28,7 @@ var consoleAddr = regexp.MustCompile(`at (http://[^ ]+/) `)
 
 // startConsole runs `dlq ui` against the cluster until the test ends and
 // returns its base URL.
-func (c *cluster) startConsole(t *testing.T, args ...string) string {
+func (c *cluster) startConsole(t testing.TB, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &lockedBuffer{}
