@@ -343,15 +343,25 @@ type letterData struct {
 	Edited string
 }
 
-func (s *Server) letter(w http.ResponseWriter, r *http.Request) {
+// loadLetter reads the letter the path names; false when it answered
+// with an error page.
+func (s *Server) loadLetter(w http.ResponseWriter, r *http.Request) (deadletter.Position, render.Item, []Event, bool) {
 	pos, err := parsePos(r.PathValue("pos"))
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "Bad position", err)
-		return
+		return pos, render.Item{}, nil, false
 	}
 	it, hist, err := s.cfg.Backend.Letter(r.Context(), pos)
 	if err != nil {
 		s.fail(w, http.StatusNotFound, "No such dead letter", err)
+		return pos, it, nil, false
+	}
+	return pos, it, hist, true
+}
+
+func (s *Server) letter(w http.ResponseWriter, r *http.Request) {
+	pos, it, hist, ok := s.loadLetter(w, r)
+	if !ok {
 		return
 	}
 	p := page{Title: "Dead letter " + pos.String(), Data: letterData{Item: it, Detail: render.NewDetail(it), History: hist, Value: editable(it.Letter.Value)}}
@@ -361,14 +371,8 @@ func (s *Server) letter(w http.ResponseWriter, r *http.Request) {
 
 // edit previews (step=preview) or applies (step=save) a new value.
 func (s *Server) edit(w http.ResponseWriter, r *http.Request) {
-	pos, err := parsePos(r.PathValue("pos"))
-	if err != nil {
-		s.fail(w, http.StatusBadRequest, "Bad position", err)
-		return
-	}
-	it, hist, err := s.cfg.Backend.Letter(r.Context(), pos)
-	if err != nil {
-		s.fail(w, http.StatusNotFound, "No such dead letter", err)
+	pos, it, hist, ok := s.loadLetter(w, r)
+	if !ok {
 		return
 	}
 	value := []byte(r.PostForm.Get("value"))

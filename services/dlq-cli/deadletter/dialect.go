@@ -155,6 +155,16 @@ func IsDialectHeader(key string) bool {
 	return key == SpringRetryAttempts
 }
 
+// names are where a dialect whose values are all UTF-8 strings keeps each
+// field of the model; "" when it has no such header.
+type names struct{ topic, partition, offset, attempts, errType, message, stack string }
+
+var stringNames = map[Dialect]names{
+	Connect:    {ConnectTopic, ConnectPartition, ConnectOffset, "", ConnectExceptionClass, ConnectExceptionMessage, ConnectExceptionStack},
+	Streams:    {StreamsTopic, StreamsPartition, StreamsOffset, "", StreamsException, StreamsMessage, StreamsStacktrace},
+	ShareGroup: {ShareTopic, SharePartition, ShareOffset, ShareDeliveryCount, "", ShareMessage, ""},
+}
+
 // foreign reads the headers of a non-suite dialect into a Meta and the
 // exception's class. Problems (a binary number of the wrong length, text
 // that is not UTF-8) are collected in malformed; the fields that could be
@@ -196,29 +206,23 @@ func foreign(d Dialect, h []kafka.Header) (m retrymeta.Meta, errType string, mal
 			text(SpringKeyExceptionMessage, &m.ErrorMessage)
 			text(SpringKeyExceptionStack, &m.ErrorStack)
 		}
-	case Connect:
-		text(ConnectTopic, &m.OriginalTopic)
-		decimal(ConnectPartition, 31, func(n int64) { m.OriginalPartition = int(n) })
-		decimal(ConnectOffset, 63, func(n int64) { m.OriginalOffset = n })
-		text(ConnectExceptionClass, &errType)
-		text(ConnectExceptionMessage, &m.ErrorMessage)
-		text(ConnectExceptionStack, &m.ErrorStack)
-	case Streams:
-		text(StreamsTopic, &m.OriginalTopic)
-		decimal(StreamsPartition, 31, func(n int64) { m.OriginalPartition = int(n) })
-		decimal(StreamsOffset, 63, func(n int64) { m.OriginalOffset = n })
-		var ex string
-		text(StreamsException, &ex)
-		// Throwable.toString() is "fqcn" or "fqcn: message".
-		errType, _, _ = strings.Cut(ex, ": ")
-		text(StreamsMessage, &m.ErrorMessage)
-		text(StreamsStacktrace, &m.ErrorStack)
-	case ShareGroup:
-		text(ShareTopic, &m.OriginalTopic)
-		decimal(SharePartition, 31, func(n int64) { m.OriginalPartition = int(n) })
-		decimal(ShareOffset, 63, func(n int64) { m.OriginalOffset = n })
-		decimal(ShareDeliveryCount, 31, func(n int64) { m.Attempt = int(n) })
-		text(ShareMessage, &m.ErrorMessage)
+	default:
+		n := stringNames[d]
+		text(n.topic, &m.OriginalTopic)
+		decimal(n.partition, 31, func(v int64) { m.OriginalPartition = int(v) })
+		decimal(n.offset, 63, func(v int64) { m.OriginalOffset = v })
+		if n.attempts != "" {
+			decimal(n.attempts, 31, func(v int64) { m.Attempt = int(v) })
+		}
+		if n.errType != "" {
+			text(n.errType, &errType)
+			// Streams writes Throwable.toString(): "fqcn" or "fqcn: message".
+			errType, _, _ = strings.Cut(errType, ": ")
+		}
+		text(n.message, &m.ErrorMessage)
+		if n.stack != "" {
+			text(n.stack, &m.ErrorStack)
+		}
 	}
 	// The loop guard's count rides on the record in every dialect that
 	// keeps the consumed record's headers (Spring, Connect).

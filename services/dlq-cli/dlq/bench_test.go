@@ -62,7 +62,7 @@ func BenchmarkRedriveThroughConsole(b *testing.B) {
 	c := newCluster(b)
 	c.seed(manyLetters(b.N, false)...)
 	base := c.startConsole(b)
-	page := getTB(b, base)
+	page := get(b, base, nil)
 	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(page)
 	if csrf == nil {
 		b.Fatal("no CSRF token in the page")
@@ -91,7 +91,7 @@ func BenchmarkRedriveThroughConsole(b *testing.B) {
 	}
 	for !p.Finished {
 		time.Sleep(20 * time.Millisecond)
-		if err := json.Unmarshal([]byte(getTB(b, base+strings.TrimPrefix(job, "/")+"/progress")), &p); err != nil {
+		if err := json.Unmarshal([]byte(get(b, base+strings.TrimPrefix(job, "/")+"/progress", nil)), &p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -102,18 +102,4 @@ func BenchmarkRedriveThroughConsole(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
-}
-
-func getTB(b testing.TB, u string) string {
-	b.Helper()
-	res, err := noRedirect.Get(u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: %d %s", u, res.StatusCode, body)
-	}
-	return string(body)
 }

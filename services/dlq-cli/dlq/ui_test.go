@@ -362,7 +362,7 @@ func TestConsoleOffLoopbackNeedsAToken(t *testing.T) {
 
 var noRedirect = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func get(t *testing.T, u string, hdr map[string]string) string {
+func get(t testing.TB, u string, hdr map[string]string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	for k, v := range hdr {
