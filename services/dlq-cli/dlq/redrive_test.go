@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -292,8 +291,13 @@ func TestRateLimitSpacesRecords(t *testing.T) {
 	slices.SortFunc(times, time.Time.Compare)
 	spread := times[len(times)-1].Sub(times[0]).Seconds()
 	want := float64(n-burst) / rate // the burst leaves at once, the rest at the rate
-	if math.Abs(spread-want) > 0.1*want {
-		t.Errorf("%d records spread over %.2fs, want %.2fs ±10%%", n, spread, want)
+	// Never faster than the rate (the guarantee); slower only by what a
+	// loaded machine costs. The upper bound is generous because two shared
+	// cores at load average 40 (eight engineers' suites under -race) made a
+	// ±10% bound fail at 3.6 s: the rate limit cannot make a run faster
+	// than the machine, only slower than the broker.
+	if spread < 0.9*want || spread > 3*want {
+		t.Errorf("%d records spread over %.2fs, want at least %.2fs (and under %.2fs)", n, spread, 0.9*want, 3*want)
 	}
 	// No second holds more than the rate plus the burst.
 	for i := range times {
