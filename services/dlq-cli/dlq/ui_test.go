@@ -277,7 +277,7 @@ func TestConsoleIsReadableOnANarrowWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	if overflow {
-		t.Error("the list page scrolls sideways on a 390 px window")
+		t.Error("the list page scrolls sideways on a narrow window")
 	}
 }
 
