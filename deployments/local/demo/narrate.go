@@ -1,13 +1,17 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/tracker"
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 )
 
 func (d *demo) title() {
@@ -135,7 +139,9 @@ func (d *demo) statusLine(c tracker.Counts) string {
 func (d *demo) keepRunning(ctx context.Context) {
 	s := d.st
 	broker := strings.Join(s.kafka.Brokers, ",")
+	console := startConsole(ctx, broker)
 	d.scr.Printf("\nEverything keeps running (--keep-running). Poke at it, then press Ctrl-C to stop:\n"+
+		"  dlq console     %s\n"+
 		"  broker          %s\n"+
 		"  inventory       %s\n"+
 		"  reefer-manager  http://%s/metrics   http://%s/readyz\n"+
@@ -148,10 +154,64 @@ func (d *demo) keepRunning(ctx context.Context) {
 		"  curl -s -X POST '%s/admin/outage?for=10s'      # another outage\n"+
 		"  curl -s -X PATCH -H 'Content-Type: application/merge-patch+json' -d '{\"errorRate\":0.5}' %s/admin/faults\n"+
 		"  curl -s http://%s/metrics | grep ^order_retry\n",
-		broker, s.invURL, s.services[0].addr, s.services[0].addr, s.services[1].addr, s.services[1].addr, s.logPath,
+		console, broker, s.invURL, s.services[0].addr, s.services[0].addr, s.services[1].addr, s.services[1].addr, s.logPath,
 		broker, broker, d.examplePermanent(), broker, s.invURL, s.invURL, s.invURL, s.services[1].addr)
 	<-ctx.Done()
 	d.scr.Printf("Stopping. The service log and the database stay in %s.", s.dir)
+}
+
+// consoleAt finds the address `dlq ui` prints when it listens.
+var consoleAt = regexp.MustCompile(`at (http://\S+/) `)
+
+// startConsole runs the dlq web console (`dlq ui`) until ctx ends and
+// returns its address: 127.0.0.1:8089, or a free port when that one is
+// taken.
+func startConsole(ctx context.Context, broker string) string {
+	var last string
+	for _, addr := range []string{dlq.DefaultUIAddr, "127.0.0.1:0"} {
+		out := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			done <- dlq.Run(ctx, []string{"--brokers", broker, "ui", "--addr", addr}, dlq.Env{
+				Stderr: out,
+				Getenv: getenv(map[string]string{"DLQ_OPERATOR": "make-demo"}),
+			})
+		}()
+		deadline := time.After(15 * time.Second)
+	wait:
+		for {
+			if m := consoleAt.FindStringSubmatch(out.String()); m != nil {
+				return m[1]
+			}
+			select {
+			case <-done:
+				last = strings.TrimSpace(out.String())
+				break wait
+			case <-deadline:
+				return "(the console did not start within 15 s)"
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return "(the console did not start: " + last + ")"
+}
+
+// syncBuffer is a bytes.Buffer safe for the console's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (d *demo) examplePermanent() string {

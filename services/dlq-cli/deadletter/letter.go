@@ -38,18 +38,39 @@ type Letter struct {
 	OrderID string
 	// EventType is the CloudEvents type of the value, if it has one.
 	EventType string
+	// Dialect says who wrote the record and so how its headers were read.
+	Dialect Dialect
+	// ErrorType is the exception's class as a foreign dialect names it
+	// (java.lang.IllegalStateException); this suite's records have an
+	// error class (Meta.ErrorClass) instead.
+	ErrorType string
 }
 
-// FromMessage decodes a record read from the dead-letter topic.
-func FromMessage(m kafka.Message) Letter {
+// FromMessage decodes a record read from the dead-letter topic in the
+// dialect its headers show.
+func FromMessage(m kafka.Message) Letter { return Decode(m, Auto) }
+
+// Decode decodes a record read from the dead-letter topic as dialect d
+// (Auto: detect it from the headers).
+func Decode(m kafka.Message, d Dialect) Letter {
 	l := Letter{
 		Coord:   kafkalog.Coord{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset},
 		Time:    m.Time,
 		Key:     m.Key,
 		Value:   m.Value,
 		Headers: m.Headers,
+		Dialect: d,
 	}
-	l.Meta, l.Malformed = parseLeniently(m.Headers)
+	if d == Auto || d == "" {
+		l.Dialect = Detect(m.Headers)
+	}
+	switch l.Dialect {
+	case Reefer:
+		l.Meta, l.Malformed = parseLeniently(m.Headers)
+	case Raw:
+	default:
+		l.Meta, l.ErrorType, l.Malformed = foreign(l.Dialect, m.Headers)
+	}
 	l.OrderID, l.EventType = identify(m.Key, m.Value)
 	return l
 }
@@ -134,7 +155,17 @@ func (l Letter) DeadLetteredAt() time.Time {
 // Transient reports whether the failure that dead-lettered the record was
 // transient: retrying may help once the backend is healthy again.
 func (l Letter) Transient() bool {
-	return l.Malformed == "" && l.Meta.ErrorClass == failure.Transient
+	return l.Dialect == Reefer && l.Malformed == "" && l.Meta.ErrorClass == failure.Transient
+}
+
+// HasOrigin reports whether the letter's headers name the topic it was
+// first consumed from.
+func (l Letter) HasOrigin() bool { return l.Meta.OriginalTopic != "" }
+
+// Origin returns where the record was first consumed from, as its headers
+// say: topic, partition, offset.
+func (l Letter) Origin() kafkalog.Coord {
+	return kafkalog.Coord{Topic: l.Meta.OriginalTopic, Partition: l.Meta.OriginalPartition, Offset: l.Meta.OriginalOffset}
 }
 
 // Position names a record of the dead-letter topic by partition and offset,

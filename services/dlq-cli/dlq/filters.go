@@ -3,6 +3,7 @@ package dlq
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/filter"
 )
 
@@ -12,6 +13,8 @@ type filterFlags struct {
 	reason     string
 	errorClass string
 	contains   string
+	writtenBy  string
+	origTopic  string
 	since      string
 	until      string
 	partition  int
@@ -27,7 +30,9 @@ func addFilterFlags(cmd *cobra.Command, status filter.Status) *filterFlags {
 	fs := cmd.Flags()
 	fs.StringVar(&ff.orderID, "order-id", "", "only this order")
 	fs.StringVar(&ff.reason, "reason", "", "only this dead-letter reason: max-attempts, permanent-error or poison")
-	fs.StringVar(&ff.errorClass, "error-class", "", "only this error class: transient or permanent")
+	fs.StringVar(&ff.errorClass, "error-class", "", "only this error class: transient or permanent, or an exception class of another dialect (IOException)")
+	fs.StringVar(&ff.writtenBy, "written-by", "", "only letters of this dialect: "+dialectNames())
+	fs.StringVar(&ff.origTopic, "original-topic", "", "only letters whose headers name this original topic")
 	fs.StringVar(&ff.contains, "contains", "", "only letters whose error message or value contains TEXT (any case)")
 	fs.StringVar(&ff.since, "since", "", "dead-lettered at or after: RFC 3339 or a duration ago (2h, 3d)")
 	fs.StringVar(&ff.until, "until", "", "dead-lettered before: RFC 3339 or a duration ago (2h, 3d)")
@@ -38,6 +43,7 @@ func addFilterFlags(cmd *cobra.Command, status filter.Status) *filterFlags {
 	_ = cmd.RegisterFlagCompletionFunc("reason", fixedCompletions("max-attempts", "permanent-error", "poison"))
 	_ = cmd.RegisterFlagCompletionFunc("error-class", fixedCompletions("transient", "permanent"))
 	_ = cmd.RegisterFlagCompletionFunc("status", fixedCompletions("pending", "resolved", "all"))
+	_ = cmd.RegisterFlagCompletionFunc("written-by", fixedCompletions(dialectList()...))
 	return ff
 }
 
@@ -57,10 +63,14 @@ func (a *app) filter(ff *filterFlags) (filter.Filter, error) {
 		}
 	}
 	if ff.errorClass != "" {
-		if f.ErrorClass, err = filter.ParseErrorClass(ff.errorClass); err != nil {
-			return f, usagef("--error-class: %v", err)
+		f.SetErrorClass(ff.errorClass)
+	}
+	if ff.writtenBy != "" {
+		if f.Dialect, err = deadletter.ParseDialect(ff.writtenBy); err != nil {
+			return f, usagef("--written-by: %v", err)
 		}
 	}
+	f.OriginalTopic = ff.origTopic
 	now := a.env.now()
 	if ff.since != "" {
 		if f.Since, err = filter.ParseTime(ff.since, now); err != nil {

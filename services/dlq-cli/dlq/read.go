@@ -40,10 +40,11 @@ func (a *app) listCommand() *cobra.Command {
 		Short: "One row per dead letter: position, order, reason, class, attempts, times, message",
 		Example: `  dlq list
   dlq list --reason max-attempts --since 2h
-  dlq list --status all -o jsonl | jq .orderId`,
+  dlq list --status all -o jsonl | jq .orderID`,
 		Args: noArgs,
 	}
 	ff := addFilterFlags(cmd, filter.All)
+	failEmpty := cmd.Flags().Bool("fail-empty", false, "exit 3 when nothing matches (default: an empty list is a success)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		items, err := a.readFiltered(cmd.Context(), ff)
 		if err != nil {
@@ -52,7 +53,7 @@ func (a *app) listCommand() *cobra.Command {
 		if err := a.printer().List(items); err != nil {
 			return fmt.Errorf("write the list: %w", err)
 		}
-		if len(items) == 0 {
+		if len(items) == 0 && *failEmpty {
 			return errNoMatch
 		}
 		return nil

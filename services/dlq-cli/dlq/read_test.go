@@ -135,7 +135,7 @@ func TestNothingMatchedExitsThree(t *testing.T) {
 	c := newCluster(t)
 	c.seed(standardSeed()...)
 	for _, args := range [][]string{
-		{"list", "--order-id", "O-nope"},
+		{"list", "--order-id", "O-nope", "--fail-empty"},
 		{"stats", "--reason", "poison", "--status", "resolved"},
 		{"export", "--contains", "no such text"},
 		{"show", "O-nope"},
@@ -148,11 +148,29 @@ func TestNothingMatchedExitsThree(t *testing.T) {
 			t.Errorf("%v: want exit %d, got %s", args, dlq.ExitNoMatch, r)
 		}
 	}
-	// An empty list still prints its header, so a script can tell "none"
-	// from "broken".
+	// An empty list is a success (set -e scripts go on) and still prints
+	// its header, so a script can tell "none" from "broken".
 	r := c.run("list", "--order-id", "O-nope", "-o", "json")
-	if strings.TrimSpace(r.stdout) != "[]" {
-		t.Errorf("empty JSON list: got %q, want []", r.stdout)
+	if r.code != dlq.ExitOK || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("empty JSON list: want exit 0 and [], got %s", r)
+	}
+}
+
+func TestListOfAnEmptyTopicExitsZero(t *testing.T) {
+	c := newCluster(t)
+	r := c.run("list")
+	if r.code != dlq.ExitOK || !strings.HasPrefix(r.stdout, "POSITION") {
+		t.Errorf("list of an empty topic: want exit 0 and the header, got %s", r)
+	}
+	if r := c.run("list", "--fail-empty"); r.code != dlq.ExitNoMatch {
+		t.Errorf("list --fail-empty of an empty topic: want exit 3, got %s", r)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := (&cluster{t: t}).run("--version")
+	if r.code != dlq.ExitOK || !strings.HasPrefix(r.stdout, "dlq ") {
+		t.Errorf("dlq --version: %s", r)
 	}
 }
 
@@ -382,7 +400,7 @@ func TestMissingTopicIsNamed(t *testing.T) {
 	}
 }
 
-func TestUsageErrorsExitTwoWithUsage(t *testing.T) {
+func TestUsageErrorsExitTwoInAtMostThreeLines(t *testing.T) {
 	c := newCluster(t)
 	c.seed(standardSeed()...)
 	tests := []struct {
@@ -395,7 +413,8 @@ func TestUsageErrorsExitTwoWithUsage(t *testing.T) {
 		{"unknown command", []string{"lst"}, nil, `unknown command "lst"`},
 		{"unknown flag", []string{"list", "--bogus"}, nil, "unknown flag: --bogus"},
 		{"bad reason", []string{"list", "--reason", "tired"}, nil, `reason "tired"`},
-		{"bad error class", []string{"list", "--error-class", "fatal"}, nil, `error class "fatal"`},
+		{"bad dialect filter", []string{"list", "--written-by", "cobol"}, nil, `dialect "cobol"`},
+		{"bad dialect", []string{"list", "--dialect", "cobol"}, nil, `dialect "cobol"`},
 		{"bad status", []string{"list", "--status", "done"}, nil, `status "done"`},
 		{"bad since", []string{"list", "--since", "yesterday"}, nil, `time "yesterday"`},
 		{"since after until", []string{"list", "--since", "1h", "--until", "2h"}, nil, "is not before --until"},
@@ -420,10 +439,32 @@ func TestUsageErrorsExitTwoWithUsage(t *testing.T) {
 			if r.code != dlq.ExitUsage {
 				t.Fatalf("want exit %d, got %s", dlq.ExitUsage, r)
 			}
-			if !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "Usage:") {
-				t.Errorf("want %q and the usage on stderr, got %s", tc.want, r)
+			if !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "--help' for usage") {
+				t.Errorf("want %q and where the help is on stderr, got %s", tc.want, r)
+			}
+			if n := strings.Count(strings.TrimRight(r.stderr, "\n"), "\n") + 1; n > 3 {
+				t.Errorf("a usage error printed %d lines, want at most 3:\n%s", n, r.stderr)
 			}
 		})
+	}
+}
+
+func TestFlagValuesComplete(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "list", "-o", ""}, []string{"table", "json", "jsonl"}},
+		{[]string{"__complete", "list", "--sasl-mechanism", ""}, []string{"plain", "scram-sha-256", "scram-sha-512"}},
+		{[]string{"__complete", "list", "--written-by", ""}, []string{"reefer", "spring", "connect", "streams", "share-group", "raw"}},
+		{[]string{"__complete", "show", "--dialect", ""}, []string{"auto", "spring"}},
+	} {
+		r := (&cluster{t: t}).run(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(r.stdout, w+"\n") {
+				t.Errorf("%v: %q not offered:\n%s", tc.args, w, r)
+			}
+		}
 	}
 }
 

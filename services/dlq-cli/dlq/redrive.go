@@ -204,7 +204,7 @@ func (a *app) runRedrive(ctx context.Context, s *session, e *redrive.Engine, gat
 	e.OnResult = func(r redrive.Result) {
 		bar.Add(1)
 		if r.Outcome == redrive.Refused {
-			fmt.Fprintf(a.env.Stderr, "refused %s (order %s): %v\n", r.Letter.Position(), r.Letter.OrderID, r.Why)
+			fmt.Fprintf(a.env.Stderr, "refused %s (order %s): %s\n", r.Letter.Position(), render.CleanLine(r.Letter.OrderID), render.CleanLine(r.Why.Error()))
 		}
 	}
 	rep, err := e.Run(ctx, ls)

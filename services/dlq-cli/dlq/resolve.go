@@ -106,10 +106,14 @@ It asks for confirmation on a terminal; otherwise pass --yes.`,
 // the group's watermark. Like a redrive, a batch that started is finished
 // even when ctx ends.
 func (a *app) markResolved(ctx context.Context, s *session, cursor *resolution.Cursor, items []render.Item, note string) (int, error) {
+	return a.markResolvedBy(ctx, s, cursor, items, note, who(a.env))
+}
+
+// markResolvedBy is markResolved with the name written into the entries.
+func (a *app) markResolvedBy(ctx context.Context, s *session, cursor *resolution.Cursor, items []render.Item, note, by string) (int, error) {
 	if err := s.store.Ensure(ctx); err != nil {
 		return 0, err
 	}
-	by := who(a.env)
 	done := 0
 	for start := 0; start < len(items); start += resolveBatch {
 		if err := ctx.Err(); err != nil {

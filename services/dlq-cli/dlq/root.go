@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/render"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"
 )
@@ -35,6 +36,8 @@ type globals struct {
 	output           string
 	noColor          bool
 	timeout          time.Duration
+	dialectName      string
+	dialect          deadletter.Dialect
 }
 
 // app is one invocation: the environment and the parsed global flags.
@@ -60,6 +63,7 @@ var envFlags = []struct{ flag, env string }{
 	{"sasl-mechanism", "KAFKA_SASL_MECHANISM"},
 	{"sasl-username", "KAFKA_SASL_USERNAME"},
 	{"sasl-password", "KAFKA_SASL_PASSWORD"},
+	{"dialect", "DLQ_DIALECT"},
 }
 
 const longHelp = `dlq inspects, filters, redrives and resolves the records of the dead-letter
@@ -129,6 +133,12 @@ func NewCommand(env Env) *cobra.Command {
 	pf.StringVarP(&a.g.output, "output", "o", string(render.Table), "output format: table, json or jsonl")
 	pf.BoolVar(&a.g.noColor, "no-color", false, "no colors in tables (also: NO_COLOR set to any value)")
 	pf.DurationVar(&a.g.timeout, "timeout", DefaultTimeout, "how long to try to reach the brokers before giving up")
+	pf.StringVar(&a.g.dialectName, "dialect", string(deadletter.Auto), "read every record as this dialect: auto (detect per record), "+dialectNames()+" (env DLQ_DIALECT)")
+	_ = root.RegisterFlagCompletionFunc("output", fixedCompletions(string(render.Table), string(render.JSON), string(render.JSONL)))
+	_ = root.RegisterFlagCompletionFunc("sasl-mechanism", fixedCompletions("plain", "scram-sha-256", "scram-sha-512"))
+	_ = root.RegisterFlagCompletionFunc("dialect", fixedCompletions(append([]string{string(deadletter.Auto)}, dialectList()...)...))
+	root.Version = version()
+	root.SetVersionTemplate("dlq {{.Version}}\n")
 
 	root.AddCommand(
 		a.listCommand(),
@@ -139,6 +149,7 @@ func NewCommand(env Env) *cobra.Command {
 		a.editCommand(),
 		a.watchCommand(),
 		a.resolveCommand(),
+		a.uiCommand(),
 	)
 	return root
 }
@@ -181,6 +192,11 @@ func (a *app) applyEnv(fs *pflag.FlagSet) error {
 	if a.g.resolutionsTopic == "" {
 		a.g.resolutionsTopic = resolution.TopicFor(a.g.topic)
 	}
+	d, err := deadletter.ParseDialect(a.g.dialectName)
+	if err != nil {
+		return usagef("--dialect: %v", err)
+	}
+	a.g.dialect = d
 	if a.g.timeout <= 0 {
 		return usagef("--timeout %s: want a positive duration", a.g.timeout)
 	}
@@ -189,6 +205,17 @@ func (a *app) applyEnv(fs *pflag.FlagSet) error {
 	}
 	return nil
 }
+
+// dialectList names the dialects, for help and completion.
+func dialectList() []string {
+	out := make([]string, len(deadletter.Dialects))
+	for i, d := range deadletter.Dialects {
+		out[i] = string(d)
+	}
+	return out
+}
+
+func dialectNames() string { return strings.Join(dialectList(), ", ") }
 
 func splitList(s string) []string {
 	var out []string

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,14 +105,53 @@ func exitCode(cmd *cobra.Command, err error, stderr io.Writer) int {
 		return ExitNoMatch
 	}
 	if _, ok := errors.AsType[usageError](err); ok {
-		fmt.Fprintf(stderr, "Error: %v\n", err)
+		// One line for the problem, one for where help is: the usage of a
+		// command is 40 lines that hide the message.
+		fmt.Fprintf(stderr, "dlq: %s\n", firstLine(err.Error()))
+		path := "dlq"
 		if cmd != nil {
-			fmt.Fprintf(stderr, "\n%s", cmd.UsageString())
+			path = cmd.CommandPath()
 		}
+		fmt.Fprintf(stderr, "run '%s --help' for usage\n", path)
 		return ExitUsage
 	}
 	fmt.Fprintf(stderr, "dlq: %v\n", err)
 	return ExitError
+}
+
+// firstLine keeps the first line of a message (errors.Join makes several).
+func firstLine(s string) string {
+	first, rest, more := strings.Cut(s, "\n")
+	if more && strings.TrimSpace(rest) != "" {
+		return first + " (and more)"
+	}
+	return first
+}
+
+// Version is the release of dlq; the build sets it with
+// -ldflags "-X github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq.Version=v1.2.3".
+var Version = ""
+
+// version is Version, else the module version or VCS revision the Go
+// toolchain stamped into the binary.
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	if v == "" {
+		return "(devel)"
+	}
+	return v
 }
 
 // eofReader is an empty stdin.

@@ -23,6 +23,21 @@ type session struct {
 	store resolution.Store
 	parts []kafkalog.Partition
 	state *resolution.State
+	// dialect is --dialect: auto, or the dialect every record is read as.
+	dialect deadletter.Dialect
+}
+
+// decode reads a record of the dead-letter topic as a Letter. The loop
+// guard's count is the larger of what the record says
+// (x-dlq-redrive-count) and what the resolution log knows: a copy that
+// dlq redrove and that came back dead-lettered by a writer that drops the
+// consumed record's headers still counts its redrives.
+func (s *session) decode(m kafka.Message) deadletter.Letter {
+	l := deadletter.Decode(m, s.dialect)
+	if e, ok := s.state.Lineage(l.Origin()); ok {
+		l.Meta.RedriveCount = max(l.Meta.RedriveCount, e.RedriveCount)
+	}
+	return l
 }
 
 // open connects and reads the partitions and the resolution state, all
@@ -33,7 +48,7 @@ func (a *app) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	s := &session{log: log, store: resolution.Store{
+	s := &session{log: log, dialect: a.g.dialect, store: resolution.Store{
 		Log:              log,
 		Topic:            a.g.topic,
 		ResolutionsTopic: a.g.resolutionsTopic,
@@ -164,7 +179,7 @@ func (s *session) scanPartition(ctx context.Context, p kafkalog.Partition, f fil
 	}
 	sc := partScan{end: p.End}
 	err := s.log.Scan(ctx, s.store.Topic, p.ID, start, p.End, func(m kafka.Message) error {
-		l := deadletter.FromMessage(m)
+		l := s.decode(m)
 		it := s.item(l)
 		if forCursor && it.Resolution == nil {
 			sc.pending = append(sc.pending, l.Coord.Offset)

@@ -44,6 +44,14 @@ type Filter struct {
 	Reason retrymeta.Reason
 	// ErrorClass matches x-error-class: transient or permanent.
 	ErrorClass failure.Class
+	// ErrorType matches a foreign dialect's exception class, fully
+	// qualified or by its simple name (NullPointerException).
+	ErrorType string
+	// Dialect matches the dialect the letter was written in.
+	Dialect deadletter.Dialect
+	// OriginalTopic matches the topic the letter's headers name as its
+	// origin.
+	OriginalTopic string
 	// Contains matches, ignoring case, text in the error message or the value.
 	Contains string
 	// Since and Until bound when the letter was dead-lettered: Since <= t < Until.
@@ -77,6 +85,17 @@ func ParseErrorClass(s string) (failure.Class, error) {
 		return c, nil
 	}
 	return "", fmt.Errorf("error class %q: want %s or %s", s, failure.Transient, failure.Permanent)
+}
+
+// SetErrorClass sets the error-class condition: transient and permanent
+// are this suite's classes; any other text is an exception class of a
+// foreign dialect (java.io.IOException, or IOException).
+func (f *Filter) SetErrorClass(s string) {
+	if c, err := ParseErrorClass(s); err == nil {
+		f.ErrorClass = c
+		return
+	}
+	f.ErrorType = s
 }
 
 // ParseTime reads an instant as RFC 3339 ("2026-03-01T22:00:00Z") or as a
@@ -155,6 +174,15 @@ func (f Filter) Match(l deadletter.Letter, resolved bool) bool {
 		return false
 	}
 	if f.ErrorClass != "" && l.Meta.ErrorClass != f.ErrorClass {
+		return false
+	}
+	if f.ErrorType != "" && l.ErrorType != f.ErrorType && !strings.HasSuffix(l.ErrorType, "."+f.ErrorType) {
+		return false
+	}
+	if f.Dialect != "" && f.Dialect != deadletter.Auto && l.Dialect != f.Dialect {
+		return false
+	}
+	if f.OriginalTopic != "" && l.Meta.OriginalTopic != f.OriginalTopic {
 		return false
 	}
 	if f.Contains != "" && !containsFold(l, f.Contains) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -50,7 +51,13 @@ func Check(l deadletter.Letter, to Target, maxRedrives int) error {
 		return fmt.Errorf("%w: redriven %d times already, limit --max-redrives %d: it keeps failing the same way; fix it with dlq edit or close it with dlq resolve", ErrLoopGuard, l.Meta.RedriveCount, maxRedrives)
 	}
 	if to == ToOriginal && l.Meta.OriginalTopic == "" {
+		if l.Dialect != deadletter.Reefer {
+			return fmt.Errorf("the %s headers name no original topic: it is unknown where to send it back", l.Dialect)
+		}
 		return fmt.Errorf("no %s header: the original topic is unknown; use --to retry", retrymeta.HeaderOriginalTopic)
+	}
+	if to == ToRetry && l.Dialect != deadletter.Reefer {
+		return fmt.Errorf("written by %s, not this suite: --to retry feeds this suite's retry service; send it back with --to original", l.Dialect)
 	}
 	return nil
 }
@@ -92,7 +99,14 @@ func Copy(l deadletter.Letter, to Target, retryTopic string, now time.Time, edit
 	}
 	m.RedriveCount = l.Meta.RedriveCount + 1
 	m.EditedFrom = cmp.Or(editedFrom, l.Meta.EditedFrom)
-	return kafka.Message{Topic: topic, Key: l.Key, Value: l.Value, Headers: retrymeta.Apply(l.Headers, m), Time: now}
+	headers := l.Headers
+	if to == ToOriginal {
+		// The foreign dialect's dead-letter headers describe the failure;
+		// the consumer of the original topic gets a fresh record (its
+		// framework would otherwise read them as the record's history).
+		headers = slices.DeleteFunc(slices.Clone(headers), func(h kafka.Header) bool { return deadletter.IsDialectHeader(h.Key) })
+	}
+	return kafka.Message{Topic: topic, Key: l.Key, Value: l.Value, Headers: retrymeta.Apply(headers, m), Time: now}
 }
 
 // EditedFrom formats the coordinates of an edited dead letter for the

@@ -9,7 +9,7 @@ import (
 type PlanRow struct {
 	Partition int    `json:"partition"`
 	Offset    int64  `json:"offset"`
-	OrderID   string `json:"orderId"`
+	OrderID   string `json:"orderID"`
 	Reason    string `json:"reason"`
 	// Action is "redrive", "resolve" or "refuse".
 	Action string `json:"action"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -65,17 +66,37 @@ const timeLayout = "2006-01-02T15:04:05Z"
 type Row struct {
 	Partition      int               `json:"partition"`
 	Offset         int64             `json:"offset"`
-	OrderID        string            `json:"orderId"`
+	OrderID        string            `json:"orderID"`
 	Status         string            `json:"status"`
+	Dialect        string            `json:"dialect"`
 	Reason         string            `json:"reason"`
 	ErrorClass     string            `json:"errorClass"`
+	ErrorType      string            `json:"errorType,omitempty"`
 	Attempts       int               `json:"attempts"`
 	FirstFailureAt *time.Time        `json:"firstFailureAt,omitempty"`
 	DeadLetteredAt time.Time         `json:"deadLetteredAt"`
 	ErrorMessage   string            `json:"errorMessage"`
 	RedriveCount   int               `json:"redriveCount"`
+	Original       *Origin           `json:"original,omitempty"`
 	Malformed      string            `json:"malformed,omitempty"`
 	Resolution     *resolution.Entry `json:"resolution,omitempty"`
+}
+
+// Origin is where a dead letter was first consumed from, as its headers
+// say, whatever its dialect.
+type Origin struct {
+	Topic     string     `json:"topic"`
+	Partition int        `json:"partition"`
+	Offset    int64      `json:"offset"`
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+}
+
+// OriginOf returns the letter's origin, nil when its headers name none.
+func OriginOf(l deadletter.Letter) *Origin {
+	if !l.HasOrigin() {
+		return nil
+	}
+	return &Origin{Topic: l.Meta.OriginalTopic, Partition: l.Meta.OriginalPartition, Offset: l.Meta.OriginalOffset, Timestamp: timePtr(l.Meta.OriginalTimestamp)}
 }
 
 // NewRow returns the JSON shape of it.
@@ -86,13 +107,16 @@ func NewRow(it Item) Row {
 		Offset:         l.Coord.Offset,
 		OrderID:        l.OrderID,
 		Status:         it.Status(),
+		Dialect:        string(l.Dialect),
 		Reason:         string(l.Meta.DLQReason),
 		ErrorClass:     string(l.Meta.ErrorClass),
+		ErrorType:      l.ErrorType,
 		Attempts:       l.Meta.Attempt,
 		FirstFailureAt: timePtr(l.Meta.FirstFailureAt),
 		DeadLetteredAt: l.DeadLetteredAt().UTC(),
 		ErrorMessage:   l.Meta.ErrorMessage,
 		RedriveCount:   l.Meta.RedriveCount,
+		Original:       OriginOf(l),
 		Malformed:      l.Malformed,
 		Resolution:     it.Resolution,
 	}
@@ -134,7 +158,7 @@ func (p Printer) List(items []Item) error {
 	if done, err := writeShapes(p, items, NewRow); done {
 		return err
 	}
-	t := table{header: []string{"POSITION", "ORDER", "STATUS", "REASON", "CLASS", "ATTEMPTS", "FIRST FAILURE", "DEAD-LETTERED", "MESSAGE"}}
+	t := table{header: []string{"POSITION", "ORDER", "STATUS", "DIALECT", "REASON", "CLASS", "ATTEMPTS", "FIRST FAILURE", "DEAD-LETTERED", "MESSAGE"}}
 	for _, it := range items {
 		l := it.Letter
 		msg := cell{shorten(l.Meta.ErrorMessage, messageWidth), plain}
@@ -145,8 +169,9 @@ func (p Printer) List(items []Item) error {
 			cell{l.Position().String(), plain},
 			cell{orDash(l.OrderID), cyan},
 			statusCell(it),
+			cell{string(l.Dialect), plain},
 			cell{orDash(string(l.Meta.DLQReason)), plain},
-			classCell(l.Meta.ErrorClass),
+			classCell(l),
 			cell{strconv.Itoa(l.Meta.Attempt), plain},
 			cell{formatTime(l.Meta.FirstFailureAt), plain},
 			cell{formatTime(l.DeadLetteredAt()), plain},
@@ -163,7 +188,11 @@ func statusCell(it Item) cell {
 	return cell{"resolved", green}
 }
 
-func classCell(c failure.Class) cell {
+func classCell(l deadletter.Letter) cell {
+	c := l.Meta.ErrorClass
+	if c == "" && l.ErrorType != "" {
+		return cell{SimpleName(l.ErrorType), red}
+	}
 	switch c {
 	case failure.Transient:
 		return cell{string(c), yellow}
@@ -171,6 +200,16 @@ func classCell(c failure.Class) cell {
 		return cell{string(c), red}
 	}
 	return cell{orDash(string(c)), plain}
+}
+
+// SimpleName is a Java class name without its package:
+// org.apache.kafka.common.errors.SerializationException ->
+// SerializationException.
+func SimpleName(fqcn string) string {
+	if i := strings.LastIndexByte(fqcn, '.'); i >= 0 {
+		return fqcn[i+1:]
+	}
+	return fqcn
 }
 
 func formatTime(t time.Time) string {
@@ -190,7 +229,7 @@ func orDash(s string) string {
 // newEncoder writes JSON as people read it: "<" stays "<" (HTML escaping
 // is for embedding in web pages, not for terminals and jq).
 func newEncoder(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(jsonWriter{w})
 	enc.SetEscapeHTML(false)
 	return enc
 }

@@ -2,6 +2,8 @@ package render
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -9,33 +11,117 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"
 )
 
-// headerInfo labels a contract header and says how to decode its value.
+// headerInfo labels a header and says how to decode its value.
 type headerInfo struct {
-	label   string
-	epochMS bool
+	label string
+	kind  decodeKind
 }
+
+// decodeKind says how a header's value is shown besides its raw bytes.
+type decodeKind int
+
+const (
+	asIs       decodeKind = iota
+	epochMS               // decimal epoch milliseconds: shown as a time
+	binInt                // big-endian binary integer (Spring): shown in decimal
+	binEpochMS            // big-endian binary epoch milliseconds (Spring): a time
+)
 
 // headerInfos covers every header of the contract.
 var headerInfos = map[string]headerInfo{
-	retrymeta.HeaderAttempt:           {"failed attempts", false},
-	retrymeta.HeaderDueAt:             {"next attempt due", true},
-	retrymeta.HeaderFirstFailureAt:    {"first failure", true},
-	retrymeta.HeaderLastFailureAt:     {"last failure", true},
-	retrymeta.HeaderErrorClass:        {"error class", false},
-	retrymeta.HeaderErrorMessage:      {"error message", false},
-	retrymeta.HeaderOriginalTopic:     {"original topic", false},
-	retrymeta.HeaderOriginalPartition: {"original partition", false},
-	retrymeta.HeaderOriginalOffset:    {"original offset", false},
-	retrymeta.HeaderOriginalTimestamp: {"original timestamp", true},
-	retrymeta.HeaderErrorStack:        {"stack trace", false},
-	retrymeta.HeaderDLQReason:         {"dead-letter reason", false},
-	retrymeta.HeaderDeadLetteredAt:    {"dead-lettered at", true},
-	retrymeta.HeaderRedriveCount:      {"times redriven", false},
-	retrymeta.HeaderEditedFrom:        {"edited from", false},
-	retrymeta.HeaderTraceParent:       {"trace context", false},
+	retrymeta.HeaderAttempt:           {"failed attempts", asIs},
+	retrymeta.HeaderDueAt:             {"next attempt due", epochMS},
+	retrymeta.HeaderFirstFailureAt:    {"first failure", epochMS},
+	retrymeta.HeaderLastFailureAt:     {"last failure", epochMS},
+	retrymeta.HeaderErrorClass:        {"error class", asIs},
+	retrymeta.HeaderErrorMessage:      {"error message", asIs},
+	retrymeta.HeaderOriginalTopic:     {"original topic", asIs},
+	retrymeta.HeaderOriginalPartition: {"original partition", asIs},
+	retrymeta.HeaderOriginalOffset:    {"original offset", asIs},
+	retrymeta.HeaderOriginalTimestamp: {"original timestamp", epochMS},
+	retrymeta.HeaderErrorStack:        {"stack trace", asIs},
+	retrymeta.HeaderDLQReason:         {"dead-letter reason", asIs},
+	retrymeta.HeaderDeadLetteredAt:    {"dead-lettered at", epochMS},
+	retrymeta.HeaderRedriveCount:      {"times redriven", asIs},
+	retrymeta.HeaderEditedFrom:        {"edited from", asIs},
+	retrymeta.HeaderTraceParent:       {"trace context", asIs},
+
+	deadletter.SpringOriginalTopic:         {"original topic", asIs},
+	deadletter.SpringOriginalPartition:     {"original partition", binInt},
+	deadletter.SpringOriginalOffset:        {"original offset", binInt},
+	deadletter.SpringOriginalTimestamp:     {"original timestamp", binEpochMS},
+	deadletter.SpringOriginalTimestampType: {"original timestamp type", asIs},
+	deadletter.SpringOriginalConsumerGroup: {"consumer group", asIs},
+	deadletter.SpringExceptionFQCN:         {"exception class", asIs},
+	deadletter.SpringExceptionCauseFQCN:    {"cause class", asIs},
+	deadletter.SpringExceptionMessage:      {"error message", asIs},
+	deadletter.SpringExceptionStacktrace:   {"stack trace", asIs},
+	deadletter.SpringKeyExceptionFQCN:      {"key exception class", asIs},
+	deadletter.SpringKeyExceptionMessage:   {"key error message", asIs},
+	deadletter.SpringKeyExceptionStack:     {"key stack trace", asIs},
+	deadletter.SpringRetryAttempts:         {"attempts", binInt},
+
+	deadletter.ConnectTopic:            {"original topic", asIs},
+	deadletter.ConnectPartition:        {"original partition", asIs},
+	deadletter.ConnectOffset:           {"original offset", asIs},
+	deadletter.ConnectConnectorName:    {"connector", asIs},
+	deadletter.ConnectTaskID:           {"task", asIs},
+	deadletter.ConnectStage:            {"stage", asIs},
+	deadletter.ConnectClassName:        {"failing class", asIs},
+	deadletter.ConnectExceptionClass:   {"exception class", asIs},
+	deadletter.ConnectExceptionMessage: {"error message", asIs},
+	deadletter.ConnectExceptionStack:   {"stack trace", asIs},
+
+	deadletter.StreamsException:  {"exception", asIs},
+	deadletter.StreamsMessage:    {"error message", asIs},
+	deadletter.StreamsStacktrace: {"stack trace", asIs},
+	deadletter.StreamsTopic:      {"original topic", asIs},
+	deadletter.StreamsPartition:  {"original partition", asIs},
+	deadletter.StreamsOffset:     {"original offset", asIs},
+
+	deadletter.ShareTopic:         {"original topic", asIs},
+	deadletter.SharePartition:     {"original partition", asIs},
+	deadletter.ShareOffset:        {"original offset", asIs},
+	deadletter.ShareGroupID:       {"share group", asIs},
+	deadletter.ShareDeliveryCount: {"delivery count", asIs},
+	deadletter.ShareMessage:       {"error message", asIs},
+}
+
+// stackHeaders hold a stack trace, shown below the headers.
+var stackHeaders = map[string]bool{
+	retrymeta.HeaderErrorStack:           true,
+	deadletter.SpringExceptionStacktrace: true,
+	deadletter.SpringKeyExceptionStack:   true,
+	deadletter.ConnectExceptionStack:     true,
+	deadletter.StreamsStacktrace:         true,
+}
+
+// decode renders a header value as its kind says; "" when it is shown as
+// it is.
+func decode(kind decodeKind, v []byte) string {
+	switch kind {
+	case epochMS:
+		return decodeEpochMS(string(v))
+	case binInt, binEpochMS:
+		if len(v) != 4 && len(v) != 8 {
+			return ""
+		}
+		var n int64
+		if len(v) == 4 {
+			n = int64(int32(binary.BigEndian.Uint32(v)))
+		} else {
+			n = int64(binary.BigEndian.Uint64(v))
+		}
+		if kind == binEpochMS {
+			return time.UnixMilli(n).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	return ""
 }
 
 // HeaderDetail is one header of `dlq show`, labelled and decoded.
@@ -56,9 +142,16 @@ type Detail struct {
 	Partition   int               `json:"partition"`
 	Offset      int64             `json:"offset"`
 	Timestamp   time.Time         `json:"timestamp"`
-	OrderID     string            `json:"orderId"`
+	OrderID     string            `json:"orderID"`
 	EventType   string            `json:"eventType,omitempty"`
 	Status      string            `json:"status"`
+	Dialect     string            `json:"dialect"`
+	ErrorClass  string            `json:"errorClass,omitempty"`
+	ErrorType   string            `json:"errorType,omitempty"`
+	Message     string            `json:"errorMessage,omitempty"`
+	Attempts    int               `json:"attempts,omitempty"`
+	Redrives    int               `json:"redriveCount"`
+	Original    *Origin           `json:"original,omitempty"`
 	Key         *string           `json:"key"`
 	KeyBase64   *string           `json:"keyBase64,omitempty"`
 	Headers     []HeaderDetail    `json:"headers"`
@@ -81,6 +174,14 @@ func NewDetail(it Item) Detail {
 		OrderID:    l.OrderID,
 		EventType:  l.EventType,
 		Status:     it.Status(),
+		Dialect:    string(l.Dialect),
+		ErrorClass: string(l.Meta.ErrorClass),
+		ErrorType:  l.ErrorType,
+		Message:    l.Meta.ErrorMessage,
+		Attempts:   l.Meta.Attempt,
+		Redrives:   l.Meta.RedriveCount,
+		Original:   OriginOf(l),
+		ErrorStack: l.Meta.ErrorStack,
 		Malformed:  l.Malformed,
 		Resolution: it.Resolution,
 		Headers:    make([]HeaderDetail, len(l.Headers)),
@@ -90,17 +191,18 @@ func NewDetail(it Item) Detail {
 		hd := HeaderDetail{Key: h.Key, Label: "(not in the contract)"}
 		if info, ok := headerInfos[h.Key]; ok {
 			hd.Label = info.label
-			if info.epochMS {
-				hd.Decoded = decodeEpochMS(string(h.Value))
-			}
+			hd.Decoded = decode(info.kind, h.Value)
 		}
 		hd.Value, hd.ValueBase64 = textOrBase64(h.Value)
+		if info, ok := headerInfos[h.Key]; ok && (info.kind == binInt || info.kind == binEpochMS) && hd.Decoded != "" {
+			// A binary number may happen to be valid UTF-8 (0x00 0x00 0x00
+			// 0x02): it is bytes, not text.
+			b64 := base64.StdEncoding.EncodeToString(h.Value)
+			hd.Value, hd.ValueBase64 = nil, &b64
+		}
 		if hd.Value == nil && hd.ValueBase64 == nil {
 			empty := ""
 			hd.Value = &empty
-		}
-		if h.Key == retrymeta.HeaderErrorStack {
-			d.ErrorStack = string(h.Value)
 		}
 		d.Headers[i] = hd
 	}
@@ -151,15 +253,22 @@ func (p Printer) showText(b *strings.Builder, d Detail) {
 	}
 	title(fmt.Sprintf("Dead letter %s %d:%d", d.Topic, d.Partition, d.Offset))
 	field("status", status)
-	field("order", orDash(d.OrderID))
-	field("event type", orDash(d.EventType))
-	field("key", displayBytes(d.Key, d.KeyBase64))
+	field("dialect", d.Dialect)
+	field("order", CleanLine(orDash(d.OrderID)))
+	field("event type", CleanLine(orDash(d.EventType)))
+	field("key", CleanLine(displayBytes(d.Key, d.KeyBase64)))
+	if o := d.Original; o != nil {
+		field("original", CleanLine(fmt.Sprintf("%s %d:%d", o.Topic, o.Partition, o.Offset)))
+	}
+	if d.ErrorType != "" {
+		field("exception", CleanLine(d.ErrorType))
+	}
 	field("record timestamp", d.Timestamp.Format("2006-01-02T15:04:05.000Z07:00"))
 	if d.Malformed != "" {
-		field("malformed", paint(d.Malformed, red, p.Color))
+		field("malformed", paint(CleanLine(d.Malformed), red, p.Color))
 	}
 	if r := d.Resolution; r != nil {
-		field("resolution", describeResolution(*r))
+		field("resolution", CleanLine(describeResolution(*r)))
 	}
 
 	b.WriteString("\n")
@@ -167,8 +276,8 @@ func (p Printer) showText(b *strings.Builder, d Detail) {
 	t := table{header: []string{"  HEADER", "MEANING", "VALUE"}}
 	for _, h := range d.Headers {
 		v := displayBytes(h.Value, h.ValueBase64)
-		if h.Key == retrymeta.HeaderErrorStack {
-			v = fmt.Sprintf("(%d bytes, below)", len(d.ErrorStack))
+		if stackHeaders[h.Key] && h.Value != nil {
+			v = fmt.Sprintf("(%d bytes, below)", len(*h.Value))
 		} else if h.Decoded != "" {
 			v += " (" + h.Decoded + ")"
 		}
@@ -182,10 +291,10 @@ func (p Printer) showText(b *strings.Builder, d Detail) {
 	title("Payload")
 	switch {
 	case d.Value != nil:
-		b.WriteString(indent(prettyJSON(*d.Value), "  "))
+		b.WriteString(indent(Clean(prettyJSON(*d.Value)), "  "))
 	case d.ValueText != nil:
 		b.WriteString(paint("  (not JSON)", faint, p.Color) + "\n")
-		b.WriteString(indent(*d.ValueText, "  "))
+		b.WriteString(indent(Clean(*d.ValueText), "  "))
 	case d.ValueBase64 != nil:
 		b.WriteString(paint("  (binary, base64)", faint, p.Color) + "\n")
 		b.WriteString(indent(*d.ValueBase64, "  "))
@@ -196,7 +305,7 @@ func (p Printer) showText(b *strings.Builder, d Detail) {
 	if d.ErrorStack != "" {
 		b.WriteString("\n")
 		title("Stack trace")
-		b.WriteString(indent(d.ErrorStack, "  "))
+		b.WriteString(indent(Clean(d.ErrorStack), "  "))
 	}
 }
 

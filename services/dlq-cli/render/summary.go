@@ -20,7 +20,7 @@ type Count struct {
 type Oldest struct {
 	Partition      int       `json:"partition"`
 	Offset         int64     `json:"offset"`
-	OrderID        string    `json:"orderId"`
+	OrderID        string    `json:"orderID"`
 	DeadLetteredAt time.Time `json:"deadLetteredAt"`
 	// Age is how long it has waited, in whole seconds in JSON.
 	Age        time.Duration `json:"-"`
@@ -117,7 +117,7 @@ func (p Printer) Stats(s Summary) error {
 	b.WriteString("\n")
 	if o := s.OldestPending; o != nil {
 		fmt.Fprintf(&b, "%s %d:%d order %s, dead-lettered %s (%s ago)\n",
-			paint("Oldest pending:", bold, p.Color), o.Partition, o.Offset, orDash(o.OrderID),
+			paint("Oldest pending:", bold, p.Color), o.Partition, o.Offset, CleanLine(orDash(o.OrderID)),
 			o.DeadLetteredAt.Format(timeLayout), o.Age)
 	} else {
 		fmt.Fprintf(&b, "%s none\n", paint("Oldest pending:", bold, p.Color))

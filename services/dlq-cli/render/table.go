@@ -36,6 +36,13 @@ type table struct {
 func (t *table) add(cells ...cell) { t.rows = append(t.rows, cells) }
 
 func (t *table) write(w io.Writer, useColor bool) error {
+	// Cells hold record contents: no control character reaches the
+	// terminal, and none shifts the columns.
+	for _, r := range t.rows {
+		for i := range r {
+			r[i].text = CleanLine(r[i].text)
+		}
+	}
 	widths := make([]int, len(t.header))
 	for i, h := range t.header {
 		widths[i] = utf8.RuneCountInString(h)

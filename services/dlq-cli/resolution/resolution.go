@@ -86,7 +86,11 @@ type Store struct {
 // group's offsets. It is not safe for concurrent use.
 type State struct {
 	entries map[deadletter.Position]Entry
-	group   map[int]int64
+	// byTarget indexes redriven and edited entries by where the copy
+	// landed: a dead letter whose original coordinates are such a target
+	// is that copy failing again (Lineage).
+	byTarget map[kafkalog.Coord]Entry
+	group    map[int]int64
 	// read is the next offset to read per partition of the log; nil while
 	// the log topic does not exist.
 	read map[int]int64
@@ -96,7 +100,7 @@ type State struct {
 
 // NewState returns an empty State: nothing resolved.
 func NewState() *State {
-	return &State{entries: map[deadletter.Position]Entry{}, group: map[int]int64{}}
+	return &State{entries: map[deadletter.Position]Entry{}, byTarget: map[kafkalog.Coord]Entry{}, group: map[int]int64{}}
 }
 
 // Load reads the whole resolution log and the group's offsets on the
@@ -151,6 +155,9 @@ func (st *State) apply(m kafka.Message) {
 		return
 	}
 	if m.Value == nil {
+		if old, ok := st.entries[pos]; ok && old.Target != nil {
+			delete(st.byTarget, *old.Target)
+		}
 		delete(st.entries, pos)
 		return
 	}
@@ -159,7 +166,27 @@ func (st *State) apply(m kafka.Message) {
 		st.Skipped++
 		return
 	}
+	st.put(pos, e)
+}
+
+func (st *State) put(pos deadletter.Position, e Entry) {
 	st.entries[pos] = e
+	if e.Target != nil {
+		st.byTarget[*e.Target] = e
+	}
+}
+
+// Lineage returns the entry of the redrive whose copy landed at origin: a
+// dead letter that names origin as its original coordinates is that copy,
+// failing again. It is how the loop guard counts redrives of records whose
+// writer drops the consumed record's headers (Kafka Streams, share
+// groups), and it names a letter's history in the console.
+func (st *State) Lineage(origin kafkalog.Coord) (Entry, bool) {
+	if origin.Topic == "" {
+		return Entry{}, false
+	}
+	e, ok := st.byTarget[origin]
+	return e, ok
 }
 
 // Lookup returns how the dead letter at pos was resolved; false when it is
@@ -220,7 +247,7 @@ func (s Store) Record(ctx context.Context, st *State, entries []Entry) error {
 	coords, err := s.Log.Append(ctx, s.ResolutionsTopic, msgs)
 	for i, c := range coords {
 		if c.Offset >= 0 {
-			st.entries[entries[i].Position()] = entries[i]
+			st.put(entries[i].Position(), entries[i])
 		}
 	}
 	if err != nil {
