@@ -18,9 +18,10 @@ var ErrNoCapacity = errors.New("no reefer with enough capacity")
 // Allocate returns the id of the reefer now allocated to orderID. It is
 // idempotent: called again for the same order it returns the same reefer
 // and allocates nothing new. It returns an error wrapping [ErrNoCapacity]
-// when no free reefer has capacity >= quantity; any other error carries a
-// failure class (connection problems transient, broken constraints
-// permanent).
+// when no free reefer has capacity >= quantity, and one wrapping
+// [ErrConcluded] when the order is dead-lettered (a store with order
+// states; see State); any other error carries a failure class
+// (connection problems transient, broken constraints permanent).
 type Store interface {
 	Allocate(ctx context.Context, orderID string, quantity int) (containerID string, err error)
 }

@@ -135,9 +135,9 @@ func (d *demo) flaky(ctx context.Context) error {
 		d.say("Exponential backoff (base %s · 2^(n−1)) with ±10%% jitter, so retries do not arrive in lockstep.", d.tm.retryBase)
 	}
 	if n := rep.Causes[tracker.CauseBreaker]; n > 0 {
-		d.say("%d failures never reached the inventory: a service's circuit breaker saw 5 failures in a row and\n"+
+		d.say("%d failures never reached the inventory: a service's circuit breaker saw %s and\n"+
 			"opened for %s, failing fast. Their delay is the breaker's Retry-After (the time it stays open),\n"+
-			"so they come back when it lets calls through again.", n, seconds(inventory.DefaultOpenTimeout))
+			"so they come back when it lets calls through again.", n, breakerRule(), seconds(inventory.DefaultOpenTimeout))
 	}
 	return nil
 }
@@ -173,10 +173,10 @@ func (d *demo) deadLetters(ctx context.Context) error {
 	}
 
 	d.say("Now the inventory goes down: every call answers 503, for longer than the retry budget\n"+
-		"(%d attempts). After 5 failures in a row each service's circuit breaker opens: it stops calling\n"+
+		"(%d attempts). After %s each service's circuit breaker opens: it stops calling\n"+
 		"and fails fast, and its Retry-After spaces the attempts by the %s it stays open. The orders\n"+
 		"still move on, from attempt to attempt, to `order-dead-letter`.",
-		d.tm.maxAttempts, seconds(inventory.DefaultOpenTimeout))
+		d.tm.maxAttempts, breakerRule(), seconds(inventory.DefaultOpenTimeout))
 	if err := d.st.outage(ctx); err != nil {
 		return fmt.Errorf("start the outage: %w", err)
 	}
@@ -359,3 +359,12 @@ func countList(m map[string]int) string {
 func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds()) }
+
+// breakerRule says when the services' circuit breaker opens, from the
+// defaults they run with (package inventory), so the narration cannot
+// drift from the code.
+func breakerRule() string {
+	return fmt.Sprintf("%d failures in a row, or %.0f%% failures of at least %d calls within %s,",
+		inventory.DefaultMaxFailures, inventory.DefaultFailureRatio*100, inventory.DefaultMinRequests,
+		seconds(inventory.DefaultWindow))
+}
