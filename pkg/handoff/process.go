@@ -159,11 +159,6 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 	case allocation.ClaimStale:
 		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
 	}
-	if got.Claim.Token == claim.Token && got.Claim.ErrorMessage != claim.ErrorMessage {
-		// The same record claimed earlier, with another failure: write the
-		// dead letter of the claim that holds.
-		plan = p.Router.planFailure(in, prev, got.Claim.Err())
-	}
 	d, err := plan.write(ctx)
 	d.OrderID = orderID
 	d.Released, d.Quarantined = got.Released, got.Quarantined

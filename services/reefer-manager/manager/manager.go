@@ -147,9 +147,10 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 				Policy:      cfg.BackoffPolicy(),
 				MaxAttempts: cfg.RetryMaxAttempts,
 			},
-			// Records each allocated order, so that a retry chain of the
-			// same order still running in order-retry concludes it allocated
-			// instead of dead-lettering it later (see handoff.Ledger).
+			// The order's state row: each conclusion (allocated, dead
+			// letter) is won there by a compare-and-set before it is
+			// written, so that a chain of the same order in order-retry
+			// cannot conclude it a second time (see handoff.Ledger).
 			Ledger: ledger,
 			// The orders topic also carries the events this service emits.
 			SkipOtherTypes: true,
