@@ -218,22 +218,6 @@ func (s *Store) Order(ctx context.Context, orderID string) (o allocation.Order, 
 	return fromOrderRow(rows[0]), true, nil
 }
 
-// CountStates returns how many orders are in each state.
-func (s *Store) CountStates(ctx context.Context) (map[allocation.State]int64, error) {
-	var rows []struct {
-		State string
-		N     int64
-	}
-	if err := s.db.WithContext(ctx).Raw(`SELECT state, COUNT(*) AS n FROM order_states GROUP BY state`).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("count order states: %w", classify(err))
-	}
-	out := make(map[allocation.State]int64, len(rows))
-	for _, r := range rows {
-		out[allocation.State(r.State)] = r.N
-	}
-	return out, nil
-}
-
 // Quarantined returns the reefers out of the pool, by container id.
 func (s *Store) Quarantined(ctx context.Context) ([]Reefer, error) {
 	var rows []reeferRow
