@@ -18,9 +18,10 @@ var ErrNoCapacity = errors.New("no reefer with enough capacity")
 // Allocate returns the id of the reefer now allocated to orderID. It is
 // idempotent: called again for the same order it returns the same reefer
 // and allocates nothing new. It returns an error wrapping [ErrNoCapacity]
-// when no free reefer has capacity >= quantity; any other error carries a
-// failure class (connection problems transient, broken constraints
-// permanent).
+// when no free reefer has capacity >= quantity, and one wrapping
+// [ErrConcluded] when the order is dead-lettered (a store with order
+// states; see State); any other error carries a failure class
+// (connection problems transient, broken constraints permanent).
 type Store interface {
 	Allocate(ctx context.Context, orderID string, quantity int) (containerID string, err error)
 }
@@ -84,10 +85,35 @@ func (s Service) Allocate(ctx context.Context, order events.OrderCreated) (Resul
 	}
 
 	if err := s.Inventory.Allocate(ctx, containerID, order.OrderID); err != nil {
-		return Result{}, fmt.Errorf("allocate order %s: update inventory for %s: %w", order.OrderID, containerID, err)
+		return Result{}, fmt.Errorf("allocate order %s: %w", order.OrderID, &InventoryError{ContainerID: containerID, Err: err})
 	}
 
 	return Result{Outcome: Allocated, OrderID: order.OrderID, ContainerID: containerID}, nil
+}
+
+// InventoryError is step (3)'s failure: it names the reefer the
+// inventory did not record, so that a 409 (another order holds it there)
+// can take that reefer out of the pool (see Claim.Quarantine).
+type InventoryError struct {
+	ContainerID string
+	Err         error
+}
+
+func (e *InventoryError) Error() string {
+	return "update inventory for " + e.ContainerID + ": " + e.Err.Error()
+}
+
+func (e *InventoryError) Unwrap() error { return e.Err }
+
+// RefusedContainer returns the reefer of an inventory 409 in err: the
+// inventory says another order holds it, so no order can get it until an
+// operator looks. ok is false for any other error.
+func RefusedContainer(err error) (containerID string, ok bool) {
+	var ie *InventoryError
+	if errors.As(err, &ie) && failure.ReasonOf(err) == "http-409" {
+		return ie.ContainerID, true
+	}
+	return "", false
 }
 
 // validate guards the use case against orders that can never succeed. The

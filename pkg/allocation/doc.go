@@ -39,6 +39,18 @@
 // already allocated, and the inventory client sends the order id as its
 // Idempotency-Key so the inventory answers a repeat with 200, not 409.
 //
+// # One state per order
+//
+// The store keeps one row per order ([State]: reserved, allocated,
+// dead-lettered, reopened) that only compare-and-set transitions change,
+// each together with the reefer it reserves or releases. [Store.Allocate]
+// is the reservation: it refuses a dead-lettered order with
+// [ErrConcluded]. The other transitions (mark allocated, claim the dead
+// letter, reopen on redrive) are package handoff's Ledger. An inventory
+// failure is an [InventoryError] naming the reefer, so that a 409 (another
+// order holds it there) can take that reefer out of the pool
+// ([RefusedContainer], [Claim.Quarantine]).
+//
 // # Interfaces belong to the consumer
 //
 // [Store] and [Inventory] are declared here, where they are used, and are

@@ -4,22 +4,24 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
 )
 
 // LedgerStore is what Ledger needs from the reefer store.
 // *reeferstore.Store satisfies it.
 type LedgerStore interface {
 	handoff.Ledger
-	MarkAllocatedBatch(ctx context.Context, orderIDs []string) error
+	MarkAllocatedBatch(ctx context.Context, reservations []reeferstore.Reservation) ([]bool, error)
 }
 
 // Ledger is a handoff.Ledger whose MarkAllocated, called once for every
 // allocated order, gathers the marks of concurrent callers into
 // LedgerStore.MarkAllocatedBatch calls. Its other methods go straight to
-// the store: they run only for orders that already have a conclusion or
-// are dead-lettered, which is rare. MarkAllocated waits until Run serves
-// it, so start Run before the first record.
+// the store: they run only for orders that are dead-lettered or redriven,
+// which is rare. MarkAllocated waits until Run serves it, so start Run
+// before the first record.
 type Ledger struct {
 	store    LedgerStore
 	maxBatch int
@@ -28,8 +30,13 @@ type Ledger struct {
 }
 
 type markRequest struct {
-	orderID string
-	reply   chan<- error // buffered: Run never blocks on it
+	reservation reeferstore.Reservation
+	reply       chan<- markReply // buffered: Run never blocks on it
+}
+
+type markReply struct {
+	won bool
+	err error
 }
 
 // NewLedger returns a Ledger over store that marks at most maxBatch
@@ -43,37 +50,38 @@ func NewLedger(store LedgerStore, maxBatch int) *Ledger {
 	}
 }
 
-// Conclusion is the store's Conclusion.
-func (l *Ledger) Conclusion(ctx context.Context, orderID string) (string, int, bool, error) {
-	return l.store.Conclusion(ctx, orderID)
+// DeadLetter is the store's DeadLetter.
+func (l *Ledger) DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
+	return l.store.DeadLetter(ctx, orderID, claim)
 }
 
-// Allocation is the store's Allocation.
-func (l *Ledger) Allocation(ctx context.Context, orderID string) (string, bool, error) {
-	return l.store.Allocation(ctx, orderID)
+// Reopen is the store's Reopen.
+func (l *Ledger) Reopen(ctx context.Context, orderID string, generation int) (bool, error) {
+	return l.store.Reopen(ctx, orderID, generation)
 }
 
-// MarkDeadLettered is the store's MarkDeadLettered.
-func (l *Ledger) MarkDeadLettered(ctx context.Context, orderID string, redriveCount int) error {
-	return l.store.MarkDeadLettered(ctx, orderID, redriveCount)
+// Order is the store's Order.
+func (l *Ledger) Order(ctx context.Context, orderID string) (allocation.Order, bool, error) {
+	return l.store.Order(ctx, orderID)
 }
 
 // MarkAllocated queues the mark for the next batch and waits for the
 // batch's answer.
-func (l *Ledger) MarkAllocated(ctx context.Context, orderID string) error {
-	reply := make(chan error, 1)
+func (l *Ledger) MarkAllocated(ctx context.Context, orderID, containerID string) (bool, error) {
+	reply := make(chan markReply, 1)
+	req := markRequest{reservation: reeferstore.Reservation{OrderID: orderID, ContainerID: containerID}, reply: reply}
 	select {
-	case l.requests <- markRequest{orderID: orderID, reply: reply}:
+	case l.requests <- req:
 	case <-ctx.Done():
-		return fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
+		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
 	case <-l.done:
-		return fmt.Errorf("mark order %s allocated: %w", orderID, ErrStopped)
+		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ErrStopped)
 	}
 	select {
-	case err := <-reply:
-		return err
+	case r := <-reply:
+		return r.won, r.err
 	case <-ctx.Done():
-		return fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
+		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
 	}
 }
 
@@ -81,22 +89,26 @@ func (l *Ledger) MarkAllocated(ctx context.Context, orderID string) error {
 func (l *Ledger) Run(ctx context.Context) {
 	defer close(l.done)
 	batch := make([]markRequest, 0, l.maxBatch)
-	ids := make([]string, 0, l.maxBatch)
+	reservations := make([]reeferstore.Reservation, 0, l.maxBatch)
 	for {
 		var ok bool
 		if batch, ok = nextBatch(ctx, l.requests, batch[:0], l.maxBatch); !ok {
 			return
 		}
-		ids = ids[:0]
+		reservations = reservations[:0]
 		for _, r := range batch {
-			ids = append(ids, r.orderID)
+			reservations = append(reservations, r.reservation)
 		}
-		err := l.store.MarkAllocatedBatch(ctx, ids)
+		won, err := l.store.MarkAllocatedBatch(ctx, reservations)
 		if err != nil {
-			err = fmt.Errorf("mark %d orders allocated: %w", len(ids), err)
+			err = fmt.Errorf("mark %d orders allocated: %w", len(reservations), err)
 		}
-		for _, r := range batch {
-			r.reply <- err
+		for i, r := range batch {
+			if err != nil {
+				r.reply <- markReply{err: err}
+				continue
+			}
+			r.reply <- markReply{won: won[i]}
 		}
 	}
 }

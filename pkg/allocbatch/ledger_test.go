@@ -11,19 +11,23 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
 )
 
 // fakeLedgerStore records the MarkAllocatedBatch calls; the first call
-// waits on gate so that others can queue behind it.
+// waits on gate so that others can queue behind it. Orders named in lost
+// lose their mark.
 type fakeLedgerStore struct {
 	mu      sync.Mutex
 	batches [][]string
 	err     error
 	gate    chan struct{}
+	lost    map[string]bool
 }
 
-func (f *fakeLedgerStore) MarkAllocatedBatch(_ context.Context, ids []string) error {
+func (f *fakeLedgerStore) MarkAllocatedBatch(_ context.Context, rs []reeferstore.Reservation) ([]bool, error) {
 	f.mu.Lock()
 	gate := f.gate
 	f.gate = nil
@@ -33,21 +37,29 @@ func (f *fakeLedgerStore) MarkAllocatedBatch(_ context.Context, ids []string) er
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.batches = append(f.batches, slices.Clone(ids))
-	return f.err
+	ids := make([]string, len(rs))
+	won := make([]bool, len(rs))
+	for i, r := range rs {
+		ids[i] = r.OrderID
+		won[i] = !f.lost[r.OrderID]
+	}
+	f.batches = append(f.batches, ids)
+	return won, f.err
 }
 
-func (f *fakeLedgerStore) Conclusion(context.Context, string) (string, int, bool, error) {
-	return "", 0, false, errors.New("not batched: the ledger passes it through")
+var errPassedThrough = errors.New("not batched: the ledger passes it through")
+
+func (f *fakeLedgerStore) MarkAllocated(context.Context, string, string) (bool, error) {
+	return false, errors.New("the batched ledger must not mark one by one")
 }
-func (f *fakeLedgerStore) Allocation(context.Context, string) (string, bool, error) {
-	return "", false, errors.New("not batched: the ledger passes it through")
+func (f *fakeLedgerStore) DeadLetter(context.Context, string, allocation.Claim) (allocation.ClaimResult, error) {
+	return allocation.ClaimResult{}, errPassedThrough
 }
-func (f *fakeLedgerStore) MarkAllocated(context.Context, string) error {
-	return errors.New("the batched ledger must not mark one by one")
+func (f *fakeLedgerStore) Reopen(context.Context, string, int) (bool, error) {
+	return false, errPassedThrough
 }
-func (f *fakeLedgerStore) MarkDeadLettered(context.Context, string, int) error {
-	return errors.New("not batched: the ledger passes it through")
+func (f *fakeLedgerStore) Order(context.Context, string) (allocation.Order, bool, error) {
+	return allocation.Order{}, false, errPassedThrough
 }
 
 // TestLedgerGathersConcurrentMarks: marks that arrive while a
@@ -66,7 +78,7 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			gate := make(chan struct{})
-			store := &fakeLedgerStore{err: tt.err, gate: gate}
+			store := &fakeLedgerStore{err: tt.err, gate: gate, lost: map[string]bool{"O-3": true}}
 			l := NewLedger(store, 8)
 			ctx, cancel := context.WithCancel(t.Context())
 			defer func() { cancel(); <-l.Done() }()
@@ -74,8 +86,9 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 
 			const queued = 5
 			errs := make([]error, queued+1)
+			won := make([]bool, queued+1)
 			var wg sync.WaitGroup
-			wg.Go(func() { errs[0] = l.MarkAllocated(t.Context(), "O-0") })
+			wg.Go(func() { won[0], errs[0] = l.MarkAllocated(t.Context(), "O-0", "C-0") })
 			// The first batch holds the gate before the others ask.
 			for started := false; !started; {
 				store.mu.Lock()
@@ -84,7 +97,7 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 				time.Sleep(time.Millisecond)
 			}
 			for i := 1; i <= queued; i++ {
-				wg.Go(func() { errs[i] = l.MarkAllocated(t.Context(), fmt.Sprintf("O-%d", i)) })
+				wg.Go(func() { won[i], errs[i] = l.MarkAllocated(t.Context(), fmt.Sprintf("O-%d", i), fmt.Sprintf("C-%d", i)) })
 			}
 			// They wait for the first batch to finish; give them time to
 			// queue (as allocator_test.go does).
@@ -95,6 +108,9 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 			for i, err := range errs {
 				if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 					t.Errorf("MarkAllocated(O-%d) = %v, want %v", i, err, tt.wantErr)
+				}
+				if wantWon := tt.err == nil && i != 3; won[i] != wantWon {
+					t.Errorf("MarkAllocated(O-%d) won %t, want %t (each caller gets its own answer)", i, won[i], wantWon)
 				}
 			}
 			store.mu.Lock()
@@ -120,15 +136,14 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 // batched; the other methods are the store's.
 func TestLedgerPassesReadsAndDeadLettersThrough(t *testing.T) {
 	l := NewLedger(&fakeLedgerStore{}, 8)
-	want := "not batched: the ledger passes it through"
-	if _, _, _, err := l.Conclusion(t.Context(), "O-1"); err == nil || err.Error() != want {
-		t.Errorf("Conclusion error %v, want the store's %q", err, want)
+	if _, err := l.DeadLetter(t.Context(), "O-1", allocation.Claim{}); !errors.Is(err, errPassedThrough) {
+		t.Errorf("DeadLetter error %v, want the store's", err)
 	}
-	if _, _, err := l.Allocation(t.Context(), "O-1"); err == nil || err.Error() != want {
-		t.Errorf("Allocation error %v, want the store's %q", err, want)
+	if _, err := l.Reopen(t.Context(), "O-1", 1); !errors.Is(err, errPassedThrough) {
+		t.Errorf("Reopen error %v, want the store's", err)
 	}
-	if err := l.MarkDeadLettered(t.Context(), "O-1", 0); err == nil || err.Error() != want {
-		t.Errorf("MarkDeadLettered error %v, want the store's %q", err, want)
+	if _, _, err := l.Order(t.Context(), "O-1"); !errors.Is(err, errPassedThrough) {
+		t.Errorf("Order error %v, want the store's", err)
 	}
 }
 
@@ -138,7 +153,7 @@ func TestLedgerAfterStopFailsTransiently(t *testing.T) {
 	go l.Run(ctx)
 	cancel()
 	<-l.Done()
-	err := l.MarkAllocated(t.Context(), "O-1")
+	_, err := l.MarkAllocated(t.Context(), "O-1", "C-1")
 	if !errors.Is(err, ErrStopped) || failure.ClassOf(err) != failure.Transient {
 		t.Errorf("error %v, want the transient ErrStopped", err)
 	}

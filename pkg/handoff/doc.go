@@ -46,13 +46,18 @@
 //
 // # One conclusion per order, even with two retry chains
 //
-// A crash between publishing attempt n+1 and committing attempt n gives an
-// order two retry chains. With a [Ledger] (the reefer database), the
-// [Processor] records each order's conclusion and lets allocation win: a
-// retry of an order already allocated writes its success events again
-// instead of dead-lettering it, and a stale retry of an order already
-// dead-lettered is skipped. Without one (nil), every record is processed
-// on its own.
+// Every rebalance of order-retry re-runs records whose next attempts are
+// already published, so an order routinely has two chains running at
+// nearly the same instant. With a [Ledger] (the reefer database), each
+// order has one state row, and the [Processor] wins every conclusion there
+// by a compare-and-set before it writes anything to Kafka: reserved ->
+// allocated before the success events, a dead-letter claim (which also
+// gives the reefer back) before the dead letter. The chain that loses
+// writes nothing, or the success events again if the order is allocated.
+// The record that won a claim and crashed before its write finds its own
+// claim when it is read again, and writes the dead letter then. A
+// redriven record reopens its order. docs/contract.md draws the machine.
+// Without a Ledger (nil), every record is processed on its own.
 //
 // # Using it
 //

@@ -1,37 +1,38 @@
 package handoff
 
-import "context"
+import (
+	"context"
 
-// Ledger remembers how each order ended, so that a duplicate retry chain
-// can tell it is stale. *reeferstore.Store satisfies it.
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+)
+
+// Ledger holds each order's one authoritative state (package allocation's
+// State) and changes it only by compare-and-set transitions, so that of
+// two chains of one order only one concludes it. *reeferstore.Store
+// satisfies it; allocbatch.Ledger batches its MarkAllocated.
 //
 // Why an order can have two chains: order-retry publishes attempt n+1 and
-// only then commits attempt n. Killed in between, it reads attempt n again
-// after the restart and publishes a second attempt n+1. Both chains run
-// on. A chain that allocates is harmless (allocation is idempotent and
-// event ids are deterministic), but a chain that runs out of attempts
-// would dead-letter an order the other chain allocated. The Processor
-// consults the Ledger so that allocation wins; see [Processor.Process].
+// only then commits attempt n, and records wait for their due time, so
+// its committed offset lags behind every waiting record. Every rebalance,
+// rolling deploy or crash therefore re-reads up to MAX_PENDING records
+// whose next attempts are already on the retry topic: each becomes a
+// second chain of its order, running at nearly the same time as the
+// first. The Ledger makes that harmless; see [Processor.Process].
+//
+// The reservation itself (none or reopened -> reserved) is the Allocator's
+// store call: it refuses a dead-lettered order with allocation.ErrConcluded.
 type Ledger interface {
-	// Conclusion returns the recorded conclusion of an order
-	// (ConclusionAllocated or ConclusionDeadLettered) and, for a dead
-	// letter, the x-dlq-redrive-count of the chain that wrote it. ok is
-	// false when the order has no conclusion yet.
-	Conclusion(ctx context.Context, orderID string) (outcome string, redriveCount int, ok bool, err error)
-	// Allocation returns the reefer allocated to an order, to re-emit the
-	// success events of an order concluded allocated.
-	Allocation(ctx context.Context, orderID string) (containerID string, ok bool, err error)
-	// MarkAllocated records that the order's allocation succeeded (the
-	// database and the inventory); it is called before the success events
-	// are written. It replaces a dead-lettered conclusion: success wins.
-	MarkAllocated(ctx context.Context, orderID string) error
-	// MarkDeadLettered records that the order was dead-lettered by a
-	// chain with this redrive count. It never replaces an allocation.
-	MarkDeadLettered(ctx context.Context, orderID string, redriveCount int) error
+	// MarkAllocated moves the order from reserved to allocated if it
+	// still holds containerID. won is false when another chain
+	// dead-lettered it meanwhile.
+	MarkAllocated(ctx context.Context, orderID, containerID string) (won bool, err error)
+	// DeadLetter claims the order's dead letter and releases (or
+	// quarantines) its reefer in the same transaction; see
+	// allocation.ClaimOutcome for the answers.
+	DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error)
+	// Reopen moves a dead-lettered order to reopened when generation (a
+	// redriven record's x-dlq-redrive-count) is above the order's.
+	Reopen(ctx context.Context, orderID string, generation int) (reopened bool, err error)
+	// Order returns the order's state; ok is false when it has none.
+	Order(ctx context.Context, orderID string) (o allocation.Order, ok bool, err error)
 }
-
-// The conclusions a Ledger reports.
-const (
-	ConclusionAllocated    = "allocated"
-	ConclusionDeadLettered = "dead-lettered"
-)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
 
@@ -31,11 +32,18 @@ type Processor struct {
 	// emits itself. order-retry leaves it false: its topic should only
 	// ever hold orders.
 	SkipOtherTypes bool
-	// Ledger, when set, records each order's conclusion so that a stale
-	// duplicate retry chain is dropped instead of dead-lettering an order
-	// that is allocated (see Ledger and Process). nil disables the checks.
+	// Ledger holds each order's state, so that of two chains of one order
+	// only one concludes it (see Ledger and Process). Its store must be
+	// the Allocator's. nil disables the checks: every record is processed
+	// on its own (tests of the routing only).
 	Ledger Ledger
 }
+
+// The conclusions a Decision reports in Concluded.
+const (
+	ConclusionAllocated    = string(allocation.StateAllocated)
+	ConclusionDeadLettered = string(allocation.StateDeadLettered)
+)
 
 // ErrInterrupted is wrapped by the error Process returns when ctx ended
 // while the order was being allocated. Nothing was handed off: the record
@@ -45,8 +53,9 @@ var ErrInterrupted = errors.New("processing interrupted")
 
 // Process runs one record through decode -> allocate -> hand-off.
 //
-// prev is the record's retry metadata, already parsed by the caller (the
-// zero Meta for a record read from the orders topic). A caller that cannot
+// prev is the record's retry metadata, already parsed by the caller; for
+// a record read from the orders topic, what retrymeta.FirstAttempt keeps
+// (the redrive count of a record redriven there). A caller that cannot
 // parse the headers hands the record to [Router.Poison] instead.
 //
 // A nil error means the record is concluded and its offset may be
@@ -54,27 +63,27 @@ var ErrInterrupted = errors.New("processing interrupted")
 // the hand-off did not happen (the write failed, or ctx ended): do not
 // commit the record.
 //
-// With a Ledger, an order's conclusion is recorded so that of two chains
-// of one order (see Ledger) only one conclusion wins, and allocation wins
-// over a dead letter:
+// With a Ledger, every conclusion is first won in the database by a
+// compare-and-set, and only then written to Kafka:
 //
-//   - A successful allocation is marked before its events are written, so
-//     a crash in between leaves an order that every later record of it
-//     re-emits (never one that was allocated but silently dropped).
-//   - A retry record (prev.Attempt > 0, or redriven) of an order concluded
-//     "allocated" does not allocate again: it re-emits the success events
-//     (same event ids, so consumers drop the duplicates). So does a retry
-//     whose attempts ran out while another chain allocated the order: it
-//     is not dead-lettered.
-//   - A retry record of an order concluded "dead-lettered" by a chain
-//     redriven at least as often is skipped (RouteSkipped). An operator's
-//     redrive raises x-dlq-redrive-count, so a real redrive runs.
-//   - A retry record that is dead-lettered marks its order dead-lettered.
+//   - a redriven record (x-dlq-redrive-count above the order's generation)
+//     reopens its dead-lettered order first;
+//   - the Allocator reserves a reefer (none or reopened -> reserved); for
+//     a dead-lettered order it refuses, and the record is a stale chain's
+//     (RouteSkipped), unless this very record claimed the dead letter
+//     before a crash: then the dead letter is written again;
+//   - after the inventory call, reserved -> allocated, then the success
+//     events. An order already allocated re-emits them (same event ids);
+//     a lost mark (another chain dead-lettered the order meanwhile) is a
+//     stale chain's;
+//   - a dead letter is claimed (-> dead-lettered, reefer released or
+//     quarantined) before it is written; a claim refused because the order
+//     is allocated writes the success events instead, one refused
+//     because another chain dead-lettered it writes nothing.
 //
-// Decision.Concluded is set when a record met an earlier conclusion. A
-// Ledger error is returned like a failed write: the record is processed
-// again (at worst its dead letter is written twice, as a crash can
-// already cause). First attempts (reefer-manager) only mark allocations.
+// Decision.Concluded is set when a record met its order concluded by
+// another chain. A Ledger error is returned like a failed write: the
+// record is processed again.
 func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymeta.Meta) (Decision, error) {
 	env, err := events.Decode(in.Value)
 	if err != nil {
@@ -90,83 +99,97 @@ func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymet
 		return d, herr
 	}
 
-	// A record from the retry topic; only these can belong to a duplicate
-	// chain (the orders topic is read once, by reefer-manager).
-	retry := p.Ledger != nil && (prev.Attempt > 0 || prev.RedriveCount > 0)
-	if retry {
-		if d, done, err := p.concluded(ctx, in, order.OrderID, prev.RedriveCount, false); done || err != nil {
-			return d, err
+	if p.Ledger != nil && prev.RedriveCount > 0 {
+		if _, err := p.Ledger.Reopen(ctx, order.OrderID, prev.RedriveCount); err != nil {
+			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
 		}
 	}
-
 	res, err := p.Allocator.Allocate(ctx, order)
+	if p.Ledger != nil && errors.Is(err, allocation.ErrConcluded) {
+		return p.deadLettered(ctx, in, prev, order.OrderID)
+	}
 	if err != nil {
 		// When the caller is shutting down, the failure is ours, not the
 		// order's: do not spend one of its attempts on it.
 		if ctx.Err() != nil {
 			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w: %w", order.OrderID, ErrInterrupted, err)
 		}
-		return p.fail(ctx, in, prev, order.OrderID, retry, err)
+		return p.fail(ctx, in, prev, order.OrderID, err)
 	}
 	if p.Ledger != nil && res.Outcome == allocation.Allocated {
-		// Before the events: see Process.
-		if err := p.Ledger.MarkAllocated(ctx, order.OrderID); err != nil {
+		// Before the events: a crash in between leaves an allocated order
+		// whose record, processed again, re-emits them.
+		won, err := p.Ledger.MarkAllocated(ctx, order.OrderID, res.ContainerID)
+		if err != nil {
 			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
+		}
+		if !won {
+			return Decision{Route: RouteSkipped, OrderID: order.OrderID, Concluded: ConclusionDeadLettered}, nil
 		}
 	}
 	return p.Router.Emit(ctx, in, res)
 }
 
-// fail hands a failed record off; for a retry record that would be
-// dead-lettered, the Ledger decides first (see Process).
-func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string, retry bool, cause error) (Decision, error) {
+// fail hands a failed record off; a dead letter is claimed in the Ledger
+// first (see Process).
+func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string, cause error) (Decision, error) {
 	plan := p.Router.planFailure(in, prev, cause)
-	deadLetter := retry && plan.decision.Route == RouteDeadLetter
-	if deadLetter {
-		if d, done, err := p.concluded(ctx, in, orderID, prev.RedriveCount, true); done || err != nil {
-			return d, err
-		}
+	if p.Ledger == nil || plan.decision.Route != RouteDeadLetter {
+		d, err := plan.write(ctx)
+		d.OrderID = orderID
+		return d, err
+	}
+	claim := allocation.Claim{
+		Token:        coordinates(in),
+		Generation:   prev.RedriveCount,
+		ErrorClass:   failure.ClassOf(cause),
+		ErrorReason:  failure.ReasonOf(cause),
+		ErrorMessage: cause.Error(),
+	}
+	claim.Quarantine, _ = allocation.RefusedContainer(cause)
+	got, err := p.Ledger.DeadLetter(ctx, orderID, claim)
+	if err != nil {
+		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
+	}
+	switch got.Outcome {
+	case allocation.ClaimAllocated:
+		d, err := p.Router.Emit(ctx, in, allocation.Result{Outcome: allocation.Allocated, OrderID: orderID, ContainerID: got.ContainerID})
+		d.Concluded = ConclusionAllocated
+		return d, err
+	case allocation.ClaimStale:
+		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
 	}
 	d, err := plan.write(ctx)
 	d.OrderID = orderID
-	if err == nil && deadLetter {
-		if err := p.Ledger.MarkDeadLettered(ctx, orderID, prev.RedriveCount); err != nil {
-			return d, fmt.Errorf("order %s: %w", orderID, err)
-		}
-	}
+	d.Released, d.Quarantined = got.Released, got.Quarantined
 	return d, err
 }
 
-// concluded concludes a retry record of an order that already has a
-// conclusion: allocated -> re-emit the success events; dead-lettered by a
-// chain redriven at least redriveCount times (unless onlyAllocated) ->
-// skip. done is false when the record must run on.
-func (p *Processor) concluded(ctx context.Context, in kafka.Message, orderID string, redriveCount int, onlyAllocated bool) (d Decision, done bool, err error) {
-	outcome, concludedRedrives, ok, err := p.Ledger.Conclusion(ctx, orderID)
+// deadLettered concludes a record whose order the store found
+// dead-lettered: a stale chain's record is skipped; the record that
+// claimed the dead letter (processed again after a crash between the
+// claim and the write, or a failed write) writes it again.
+func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string) (Decision, error) {
+	o, ok, err := p.Ledger.Order(ctx, orderID)
 	if err != nil {
-		return Decision{OrderID: orderID}, false, fmt.Errorf("order %s: %w", orderID, err)
+		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
 	}
-	switch {
-	case ok && outcome == ConclusionAllocated:
-		containerID, ok, err := p.Ledger.Allocation(ctx, orderID)
-		if err != nil {
-			return Decision{OrderID: orderID}, false, fmt.Errorf("order %s: %w", orderID, err)
-		}
-		if !ok {
-			// Not expected (allocations are never undone): let the record
-			// run on and allocate again.
-			return Decision{}, false, nil
-		}
-		d, err := p.Router.Emit(ctx, in, allocation.Result{Outcome: allocation.Allocated, OrderID: orderID, ContainerID: containerID})
-		d.Concluded = outcome
-		return d, true, err
-	case ok && !onlyAllocated && outcome == ConclusionDeadLettered && concludedRedrives >= redriveCount:
-		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: outcome}, true, nil
+	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) {
+		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
 	}
-	return Decision{}, false, nil
+	plan := p.Router.planFailure(in, prev, o.Claim.Err())
+	if plan.decision.Route != RouteDeadLetter {
+		// The recorded failure was transient but this hop would retry it:
+		// the claim was made at the last attempt, so dead-letter anyway.
+		plan = p.Router.deadLetterPlan(in, prev, o.Claim.Err(), retrymeta.MaxAttempts)
+	}
+	d, err := plan.write(ctx)
+	d.OrderID = orderID
+	return d, err
 }
 
-// coordinates names a record in logs and errors: topic/partition@offset.
+// coordinates names a record in logs and errors, and is the token of its
+// dead-letter claim: topic/partition@offset.
 func coordinates(m kafka.Message) string {
 	return fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
 }

@@ -63,11 +63,16 @@ type Decision struct {
 	// Err is the processing failure that was handed off (RouteRetry and
 	// RouteDeadLetter).
 	Err error
-	// Concluded is set when a retry record met an earlier conclusion of
-	// its order in the Processor's Ledger: ConclusionAllocated (the route
-	// is RouteAllocated: the success events were written again) or
+	// Concluded is set when a record met its order concluded by another
+	// chain in the Processor's Ledger: ConclusionAllocated (the route is
+	// RouteAllocated: the success events were written again) or
 	// ConclusionDeadLettered (RouteSkipped: nothing written).
 	Concluded string
+	// Released is the reefer a dead-lettered order gave back to the pool,
+	// Quarantined the one it took out of the pool instead (an inventory
+	// 409) (RouteDeadLetter, with a Ledger).
+	Released    string
+	Quarantined string
 }
 
 // Router writes the records that conclude one input record. Create it
@@ -241,17 +246,23 @@ func (r *Router) planFailure(in kafka.Message, prev retrymeta.Meta, err error) f
 
 	switch {
 	case meta.ErrorClass == failure.Permanent:
-		d.Route, d.Reason = RouteDeadLetter, retrymeta.PermanentError
+		return r.deadLetterPlan(in, prev, err, retrymeta.PermanentError)
 	case meta.Attempt >= r.MaxAttempts:
-		d.Route, d.Reason = RouteDeadLetter, retrymeta.MaxAttempts
-	default:
-		d.Route = RouteRetry
-		d.Delay = r.delay(prev, meta.Attempt, err)
-		d.DueAt = now.Add(d.Delay)
-		meta.DueAt = d.DueAt
-		return failurePlan{r: r, in: in, decision: d, topic: r.Topics.Retry, meta: meta}
+		return r.deadLetterPlan(in, prev, err, retrymeta.MaxAttempts)
 	}
-	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.DeadLetter, meta: deadLetter(meta, d.Reason, err, now)}
+	d.Route = RouteRetry
+	d.Delay = r.delay(prev, meta.Attempt, err)
+	d.DueAt = now.Add(d.Delay)
+	meta.DueAt = d.DueAt
+	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.Retry, meta: meta}
+}
+
+// deadLetterPlan is the dead letter of a failed record, with reason.
+func (r *Router) deadLetterPlan(in kafka.Message, prev retrymeta.Meta, err error, reason retrymeta.Reason) failurePlan {
+	now := r.now()
+	meta := r.failureMeta(in, prev, err, now)
+	d := Decision{Route: RouteDeadLetter, Reason: reason, Attempt: meta.Attempt, Err: err}
+	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.DeadLetter, meta: deadLetter(meta, reason, err, now)}
 }
 
 // Poison dead-letters a record that cannot be processed at all: its value

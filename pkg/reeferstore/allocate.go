@@ -42,29 +42,32 @@ type BatchResult struct {
 // almost always enough.
 const conflictAttempts = 3
 
-// allocateOnePostgres allocates one order in one statement, which
-// Postgres runs atomically: no explicit transaction, one round trip, and a
-// plan Postgres makes once per connection and reuses.
+// allocateOnePostgres reserves a reefer for one order in one statement,
+// which Postgres runs atomically: no explicit transaction, one round
+// trip, and a plan Postgres makes once per connection and reuses.
 //
-//   - existing: the order's allocation, if it has one (idempotency);
+//   - existing: the order's row, unless it is reopened: a reserved or
+//     allocated order keeps its reefer (idempotency), a dead-lettered one
+//     gets none (the caller sees allocation.ErrConcluded);
 //   - picked: otherwise the smallest free reefer that fits. FOR UPDATE SKIP
 //     LOCKED makes concurrent statements skip a candidate another one has
 //     just locked and take the next, instead of queueing behind it:
 //     allocations run in parallel and never share a reefer;
-//   - recorded: insert the allocation. The order_id key comes before the
-//     reefer's order_id in every allocation statement, so two statements
-//     racing for the same order wait for each other in one direction and
-//     cannot deadlock; the loser fails on the primary key;
-//   - reserved: mark the reefer allocated. A reefer another order holds
-//     cannot be taken over: its allocation row exists, and container_id is
-//     unique among allocations.
+//   - recorded: the compare-and-set: insert the order reserved, or move a
+//     reopened order to reserved. ON CONFLICT reads the newest committed
+//     row, not the statement's snapshot, and locks it: if another
+//     transaction reserved or dead-lettered the order since the snapshot,
+//     nothing is recorded;
+//   - reserved: mark the reefer allocated, only if the order was recorded;
+//   - raced: a reefer was picked but the order not recorded: the order
+//     changed under the statement, which the caller runs again (it then
+//     sees the winner's row in existing).
 //
-// It returns one row (the reefer) or none when no reefer fits. All parts
-// see the same snapshot, so two statements racing for the same order both
-// find no allocation; the order_id key makes the second one fail, and its
-// re-run finds the first.
+// The order_id key comes before the reefer's order_id in every statement,
+// so two statements racing for the same order wait for each other in one
+// direction and cannot deadlock.
 const allocateOnePostgres = `WITH existing AS (
-	SELECT container_id FROM allocations WHERE order_id = @order
+	SELECT state, container_id FROM order_states WHERE order_id = @order AND state <> 'reopened'
 ), picked AS (
 	SELECT container_id FROM reefers
 	WHERE status = 'free' AND capacity >= @quantity AND NOT EXISTS (SELECT 1 FROM existing)
@@ -72,16 +75,26 @@ const allocateOnePostgres = `WITH existing AS (
 	LIMIT 1
 	FOR UPDATE SKIP LOCKED
 ), recorded AS (
-	INSERT INTO allocations (order_id, container_id, quantity, allocated_at)
-	SELECT @order, container_id, @quantity, @now FROM picked
+	INSERT INTO order_states (order_id, state, container_id, quantity, version, updated_at)
+	SELECT @order, 'reserved', container_id, @quantity, 1, @now FROM picked
+	ON CONFLICT (order_id) DO UPDATE SET ` + reserveReopened + `
+	WHERE order_states.state = 'reopened'
 	RETURNING container_id
 ), reserved AS (
 	UPDATE reefers SET status = 'allocated', order_id = @order, updated_at = @now
 	WHERE container_id IN (SELECT container_id FROM recorded)
 )
-SELECT container_id FROM existing
+SELECT @order AS order_id, state, container_id FROM existing
 UNION ALL
-SELECT container_id FROM recorded`
+SELECT @order, 'reserved', container_id FROM recorded
+UNION ALL
+SELECT @order, 'raced', NULL FROM picked WHERE NOT EXISTS (SELECT 1 FROM recorded)`
+
+// reserveReopened moves a reopened order (ON CONFLICT's "excluded" row
+// being the reservation) to reserved; the redrive generation stays.
+const reserveReopened = `state = 'reserved', container_id = excluded.container_id, quantity = excluded.quantity,
+		claim_token = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,
+		version = order_states.version + 1, updated_at = excluded.updated_at`
 
 // allocateManyPostgres is allocateOnePostgres for a batch of orders, in
 // one statement too: one round trip however many orders. Its parameters
@@ -91,7 +104,7 @@ SELECT container_id FROM recorded`
 // anew; with a JSON parameter Postgres soon settles on one plan and reuses
 // it, which halves the statement's cost.
 //
-//   - existing: the orders that already have an allocation keep it;
+//   - existing: the orders that have a row that is not reopened, as above;
 //   - todo: the others, numbered in order id order;
 //   - picked: one order after the other (a recursive CTE is a loop), the
 //     smallest free reefer that fits, FOR UPDATE SKIP LOCKED as above.
@@ -102,21 +115,20 @@ SELECT container_id FROM recorded`
 //     just taken or locked, so the index scan starts after it, and a batch
 //     of similar orders costs one index step per order instead of
 //     re-reading every row it took;
-//   - recorded: insert the allocations, sorted by order id: statements
-//     racing for several of the same orders meet on the first one and
-//     wait in one direction only, as above;
-//   - reserved: mark the reefers allocated, as above.
+//   - recorded: the compare-and-set of each order, as above, sorted by
+//     order id: statements racing for several of the same orders meet on
+//     the first one and wait in one direction only;
+//   - reserved: mark the recorded orders' reefers allocated;
+//   - raced: orders that picked a reefer but were not recorded.
 //
-// It returns one row per order that holds a reefer; an order without a
-// row found none that fits.
+// It returns one row per order that holds a reefer, is dead-lettered or
+// raced; an order without a row found no reefer that fits.
 const allocateManyPostgres = `WITH RECURSIVE request AS (
 	SELECT order_id, quantity FROM jsonb_to_recordset(CAST(@requests AS jsonb)) AS r (order_id text, quantity bigint)
 ), existing AS (
-	SELECT order_id, container_id FROM (
-		SELECT order_id, (SELECT container_id FROM allocations a WHERE a.order_id = request.order_id) AS container_id
-		FROM request
-	) held
-	WHERE container_id IS NOT NULL
+	SELECT s.order_id, s.state, s.container_id
+	FROM request JOIN order_states s ON s.order_id = request.order_id
+	WHERE s.state <> 'reopened'
 ), todo AS (
 	SELECT order_id, quantity, row_number() OVER (ORDER BY order_id) AS n
 	FROM request
@@ -143,22 +155,27 @@ const allocateManyPostgres = `WITH RECURSIVE request AS (
 		FOR UPDATE SKIP LOCKED
 	) c ON true
 ), recorded AS (
-	INSERT INTO allocations (order_id, container_id, quantity, allocated_at)
-	SELECT order_id, container_id, quantity, @now FROM picked
+	INSERT INTO order_states (order_id, state, container_id, quantity, version, updated_at)
+	SELECT order_id, 'reserved', container_id, quantity, 1, @now FROM picked
 	WHERE container_id IS NOT NULL
 	ORDER BY order_id
+	ON CONFLICT (order_id) DO UPDATE SET ` + reserveReopened + `
+	WHERE order_states.state = 'reopened'
 	RETURNING order_id, container_id
 ), reserved AS (
 	UPDATE reefers SET status = 'allocated', order_id = recorded.order_id, updated_at = @now
 	FROM recorded
 	WHERE reefers.container_id = recorded.container_id
 )
-SELECT order_id, container_id FROM existing
+SELECT order_id, state, container_id FROM existing
 UNION ALL
-SELECT order_id, container_id FROM recorded`
+SELECT order_id, 'reserved', container_id FROM recorded
+UNION ALL
+SELECT order_id, 'raced', NULL FROM picked
+WHERE container_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM recorded WHERE recorded.order_id = picked.order_id)`
 
 // pickSQLite reserves the smallest free reefer that fits. SQLite has no
-// row locks and no data-modifying CTEs; allocation runs as three
+// row locks and no data-modifying CTEs; allocation runs as a few
 // statements inside a transaction that holds the database's single write
 // lock from its start (BEGIN IMMEDIATE), so allocations run one after the
 // other and cannot both see the same reefer free.
@@ -171,12 +188,24 @@ WHERE container_id = (
 ) AND status = 'free'
 RETURNING container_id`
 
+// reserveSQLite records the reservation pickSQLite made: the same
+// compare-and-set as on Postgres (insert, or move a reopened order).
+const reserveSQLite = `INSERT INTO order_states (order_id, state, container_id, quantity, version, updated_at)
+VALUES (@order, 'reserved', @container, @quantity, 1, @now)
+ON CONFLICT (order_id) DO UPDATE SET ` + reserveReopened + `
+WHERE order_states.state = 'reopened'`
+
+// errRaced reports that an order changed between a statement's snapshot
+// and its compare-and-set; the statement is run again (see lostRace).
+var errRaced = errors.New("order state changed during the reservation")
+
 // Allocate reserves a reefer for the order and returns its id, atomically
 // (one statement on Postgres, one transaction on SQLite): if the order
-// already has an allocation it is returned unchanged (idempotent);
-// otherwise the smallest free reefer with capacity >= quantity is marked
-// allocated and the allocation recorded.
-// With no such reefer the error wraps allocation.ErrNoCapacity. Other
+// already holds one (reserved or allocated) it is returned unchanged
+// (idempotent); otherwise, if the order is new or reopened, the smallest
+// free reefer with capacity >= quantity is marked allocated and the order
+// reserved. With no such reefer the error wraps allocation.ErrNoCapacity;
+// for a dead-lettered order it wraps allocation.ErrConcluded. Other
 // errors carry a failure class.
 func (s *Store) Allocate(ctx context.Context, orderID string, quantity int) (string, error) {
 	results, err := s.allocate(ctx, []Request{{OrderID: orderID, Quantity: quantity}})
@@ -260,43 +289,60 @@ func (s *Store) allocate(ctx context.Context, reqs []Request) ([]BatchResult, er
 func (s *Store) allocateAll(ctx context.Context, reqs []Request) ([]BatchResult, error) {
 	now := s.now()
 	db := s.db.WithContext(ctx)
-	var held map[string]string // order id -> container id
+	var rows []reservation
 	var err error
 	if s.dialect == dialectPostgres {
-		held, err = allocateOnPostgres(db, reqs, now)
+		rows, err = allocateOnPostgres(db, reqs, now)
 	} else {
 		err = db.Transaction(func(tx *gorm.DB) error {
 			var txErr error
-			held, txErr = allocateOnSQLite(tx, reqs, now) // from scratch on a re-run
+			rows, txErr = allocateOnSQLite(tx, reqs, now) // from scratch on a re-run
 			return txErr
 		})
 	}
 	if err != nil {
 		return nil, err
 	}
+	byOrder := make(map[string]reservation, len(rows))
+	for _, row := range rows {
+		if row.State == "raced" {
+			return nil, fmt.Errorf("order %s: %w", row.OrderID, errRaced)
+		}
+		byOrder[row.OrderID] = row
+	}
 	got := make([]BatchResult, len(reqs))
 	for i, r := range reqs {
-		got[i] = BatchResult{OrderID: r.OrderID, ContainerID: held[r.OrderID]}
-		if got[i].ContainerID == "" {
+		row, ok := byOrder[r.OrderID]
+		got[i] = BatchResult{OrderID: r.OrderID}
+		switch {
+		case !ok:
 			got[i].Err = fmt.Errorf("quantity %d: %w", r.Quantity, allocation.ErrNoCapacity)
+		case row.State == string(allocation.StateDeadLettered):
+			got[i].Err = allocation.ErrConcluded
+		default:
+			got[i].ContainerID = deref(row.ContainerID)
 		}
 	}
 	return got, nil
 }
 
-// allocateOnPostgres runs allocateOnePostgres or allocateManyPostgres and
-// returns the reefer each order holds; orders that got none are absent.
-func allocateOnPostgres(db *gorm.DB, reqs []Request, now time.Time) (map[string]string, error) {
+// reservation is one row of the allocation statements: the state an
+// order is in after them, "raced" when it changed under the statement.
+type reservation struct {
+	OrderID     string
+	State       string
+	ContainerID *string
+}
+
+// allocateOnPostgres runs allocateOnePostgres or allocateManyPostgres.
+func allocateOnPostgres(db *gorm.DB, reqs []Request, now time.Time) ([]reservation, error) {
+	var rows []reservation
 	if len(reqs) == 1 {
-		var ids []string
 		args := map[string]any{"order": reqs[0].OrderID, "quantity": reqs[0].Quantity, "now": now}
-		if err := db.Raw(allocateOnePostgres, args).Scan(&ids).Error; err != nil {
+		if err := db.Raw(allocateOnePostgres, args).Scan(&rows).Error; err != nil {
 			return nil, err
 		}
-		if len(ids) == 0 {
-			return nil, nil
-		}
-		return map[string]string{reqs[0].OrderID: ids[0]}, nil
+		return rows, nil
 	}
 	// Request with the column names the statement reads.
 	type request struct {
@@ -311,32 +357,23 @@ func allocateOnPostgres(db *gorm.DB, reqs []Request, now time.Time) (map[string]
 	if err != nil {
 		return nil, failure.NewPermanent("invalid-request", fmt.Errorf("encode the batch: %w", err))
 	}
-	var rows []struct {
-		OrderID     string
-		ContainerID string
-	}
 	args := map[string]any{"requests": string(requests), "now": now}
 	if err := db.Raw(allocateManyPostgres, args).Scan(&rows).Error; err != nil {
 		return nil, err
 	}
-	held := make(map[string]string, len(rows))
-	for _, row := range rows {
-		held[row.OrderID] = row.ContainerID
-	}
-	return held, nil
+	return rows, nil
 }
 
-// allocateOnSQLite allocates the orders one after the other inside tx and
-// returns the reefer each order holds; orders that got none are absent.
-func allocateOnSQLite(tx *gorm.DB, reqs []Request, now time.Time) (map[string]string, error) {
-	held := make(map[string]string, len(reqs))
+// allocateOnSQLite reserves for the orders one after the other inside tx.
+func allocateOnSQLite(tx *gorm.DB, reqs []Request, now time.Time) ([]reservation, error) {
+	rows := make([]reservation, 0, len(reqs))
 	for _, r := range reqs {
-		var existing []allocationRow
+		var existing []orderRow
 		if err := tx.Where("order_id = ?", r.OrderID).Limit(1).Find(&existing).Error; err != nil {
 			return nil, err
 		}
-		if len(existing) > 0 {
-			held[r.OrderID] = existing[0].ContainerID
+		if len(existing) > 0 && existing[0].State != string(allocation.StateReopened) {
+			rows = append(rows, reservation{OrderID: r.OrderID, State: existing[0].State, ContainerID: existing[0].ContainerID})
 			continue
 		}
 		var ids []string
@@ -347,19 +384,19 @@ func allocateOnSQLite(tx *gorm.DB, reqs []Request, now time.Time) (map[string]st
 		if len(ids) == 0 {
 			continue
 		}
-		row := allocationRow{OrderID: r.OrderID, ContainerID: ids[0], Quantity: r.Quantity, AllocatedAt: now}
-		if err := tx.Create(&row).Error; err != nil {
+		args["container"] = ids[0]
+		if err := tx.Exec(reserveSQLite, args).Error; err != nil {
 			return nil, err
 		}
-		held[r.OrderID] = ids[0]
+		rows = append(rows, reservation{OrderID: r.OrderID, State: string(allocation.StateReserved), ContainerID: &ids[0]})
 	}
-	return held, nil
+	return rows, nil
 }
 
 // lostRace reports whether a transaction failed only because a concurrent
 // one got there first, so running it again will succeed.
 func lostRace(err error) bool {
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
+	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.Is(err, errRaced) {
 		return true
 	}
 	// Unique violation (when the driver error reached us untranslated),
@@ -384,22 +421,20 @@ func validate(r Request) error {
 	return nil
 }
 
-// Allocation returns the reefer allocated to orderID, if any.
+// Allocation returns the reefer an order holds (reserved or allocated), if any.
 func (s *Store) Allocation(ctx context.Context, orderID string) (containerID string, ok bool, err error) {
-	var rows []allocationRow
-	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Limit(1).Find(&rows).Error; err != nil {
-		return "", false, fmt.Errorf("read allocation of order %s: %w", orderID, classify(err))
+	o, ok, err := s.Order(ctx, orderID)
+	if err != nil || !ok || o.ContainerID == "" {
+		return "", false, err
 	}
-	if len(rows) == 0 {
-		return "", false, nil
-	}
-	return rows[0].ContainerID, true, nil
+	return o.ContainerID, true, nil
 }
 
-// CountAllocations returns how many orders hold a reefer.
+// CountAllocations returns how many orders hold a reefer (reserved or
+// allocated).
 func (s *Store) CountAllocations(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.db.WithContext(ctx).Model(&allocationRow{}).Count(&n).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&orderRow{}).Where("container_id IS NOT NULL").Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count allocations: %w", classify(err))
 	}
 	return n, nil

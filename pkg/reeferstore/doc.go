@@ -33,10 +33,17 @@
 // a single writer; every transaction begins IMMEDIATE, taking the write
 // lock up front, so allocations simply run one after the other.
 //
-// Two concurrent allocations for the same order (a redelivery racing the
-// original) are resolved by the database: order_id is the allocations'
-// primary key and unique among reefers, so the loser's write fails, and
-// the loser is re-run, finding and returning the winner's reefer.
+// Each order has one row in order_states (see conclusion.go and
+// allocation.State): reserved, allocated, dead-lettered or reopened. The
+// allocation above is its reservation, a compare-and-set: INSERT ... ON
+// CONFLICT reads the newest committed row and locks it, so two concurrent
+// allocations for the same order (a redelivery racing the original, or
+// two retry chains) reserve once, the loser is re-run and returns the
+// winner's reefer, and a dead-lettered order gets none
+// (allocation.ErrConcluded). The other transitions (MarkAllocatedBatch,
+// DeadLetter, Reopen) change the order and its reefer in one statement or
+// transaction too: a dead letter releases the reefer, or quarantines it
+// after an inventory 409 (status quarantined, with a reason).
 // Constraints in the schema (one order per reefer, one reefer per order,
 // status matches order) make double booking impossible even if the code
 // had a bug.

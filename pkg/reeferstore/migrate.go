@@ -3,6 +3,7 @@ package reeferstore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -99,7 +100,104 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 4,
+		name:    "one state row per order, quarantined reefers",
+		// order_states replaces allocations and order_conclusions: one row
+		// per order whose state only compare-and-set transitions change,
+		// in the same statement or transaction as the reefer they reserve
+		// or release (see conclusion.go). The CHECK ties the two: an order
+		// holds a reefer exactly when it is reserved or allocated. A
+		// reefer the inventory refused (409) leaves the pool as
+		// 'quarantined', with the reason. Reefers held by dead-lettered
+		// orders (the leak of version 3) are given back. allocations
+		// stays as a view for readers of the old table.
+		postgres: []string{
+			`ALTER TABLE reefers DROP CONSTRAINT reefers_status_check, DROP CONSTRAINT reefers_check`,
+			`ALTER TABLE reefers ADD COLUMN quarantine_reason TEXT`,
+			`ALTER TABLE reefers
+				ADD CONSTRAINT reefers_status_check CHECK (status IN ('free', 'allocated', 'quarantined')),
+				ADD CONSTRAINT reefers_held_check CHECK ((status = 'allocated') = (order_id IS NOT NULL)),
+				ADD CONSTRAINT reefers_quarantine_check CHECK ((status = 'quarantined') = (quarantine_reason IS NOT NULL))`,
+			createOrderStates("TIMESTAMPTZ"),
+			copyOrderStates,
+			`DROP TABLE allocations`,
+			`DROP TABLE order_conclusions`,
+			freeUnheldReefers,
+			createAllocationsView,
+		},
+		sqlite: []string{
+			// SQLite cannot change a CHECK: rebuild reefers. Its children
+			// (allocations, order_conclusions) go first, so that no
+			// foreign key points at the old table when it is dropped.
+			`CREATE TABLE reefers_v4 (
+				container_id      TEXT PRIMARY KEY,
+				capacity          INTEGER NOT NULL CHECK (capacity > 0),
+				status            TEXT NOT NULL DEFAULT 'free' CHECK (status IN ('free', 'allocated', 'quarantined')),
+				order_id          TEXT UNIQUE,
+				quarantine_reason TEXT,
+				updated_at        DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+				CHECK ((status = 'allocated') = (order_id IS NOT NULL)),
+				CHECK ((status = 'quarantined') = (quarantine_reason IS NOT NULL))
+			)`,
+			`INSERT INTO reefers_v4 (container_id, capacity, status, order_id, updated_at)
+				SELECT container_id, capacity, status, order_id, updated_at FROM reefers`,
+			strings.ReplaceAll(createOrderStates("DATETIME"), "REFERENCES reefers ", "REFERENCES reefers_v4 "),
+			copyOrderStates,
+			`DROP TABLE allocations`,
+			`DROP TABLE order_conclusions`,
+			`DROP TABLE reefers`,
+			`ALTER TABLE reefers_v4 RENAME TO reefers`,
+			`CREATE INDEX reefers_free_by_capacity ON reefers (capacity, container_id) WHERE status = 'free'`,
+			freeUnheldReefers,
+			createAllocationsView,
+		},
+	},
 }
+
+// createOrderStates is the order_states table of migration 4.
+func createOrderStates(timestamp string) string {
+	return `CREATE TABLE order_states (
+		order_id      TEXT PRIMARY KEY,
+		state         TEXT NOT NULL CHECK (state IN ('reserved', 'allocated', 'dead-lettered', 'reopened')),
+		container_id  TEXT UNIQUE REFERENCES reefers (container_id),
+		quantity      INTEGER CHECK (quantity > 0),
+		generation    INTEGER NOT NULL DEFAULT 0 CHECK (generation >= 0),
+		claim_token   TEXT,
+		error_class   TEXT,
+		error_reason  TEXT,
+		error_message TEXT,
+		version       INTEGER NOT NULL DEFAULT 1,
+		updated_at    ` + timestamp + ` NOT NULL,
+		CHECK ((state IN ('reserved', 'allocated')) = (container_id IS NOT NULL)),
+		CHECK ((state = 'dead-lettered') = (claim_token IS NOT NULL))
+	)`
+}
+
+// copyOrderStates carries version 3's rows over: an allocation is
+// allocated when its conclusion says so and reserved when it has none; a
+// dead-lettered order is dead-lettered and, if it still held a reefer
+// (version 3 never gave it back), holds none now: freeUnheldReefers
+// returns it to the pool. Claims of version 3 had no token.
+const copyOrderStates = `INSERT INTO order_states (order_id, state, container_id, quantity, generation, claim_token, version, updated_at)
+	SELECT a.order_id, CASE WHEN c.outcome = 'allocated' THEN 'allocated' ELSE 'reserved' END,
+		a.container_id, a.quantity, 0, NULL, 1, a.allocated_at
+	FROM allocations a LEFT JOIN order_conclusions c ON c.order_id = a.order_id
+	WHERE c.outcome IS NULL OR c.outcome = 'allocated'
+	UNION ALL
+	SELECT c.order_id, 'dead-lettered', NULL, NULL, c.redrive_count, 'migrated', 1, c.concluded_at
+	FROM order_conclusions c
+	WHERE c.outcome = 'dead-lettered'`
+
+// freeUnheldReefers gives back every reefer no order holds.
+const freeUnheldReefers = `UPDATE reefers SET status = 'free', order_id = NULL
+	WHERE status = 'allocated' AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.container_id = reefers.container_id)`
+
+// createAllocationsView keeps the table of versions 2-3 readable: one row
+// per order that holds a reefer.
+const createAllocationsView = `CREATE VIEW allocations AS
+	SELECT order_id, container_id, quantity, updated_at AS allocated_at
+	FROM order_states WHERE container_id IS NOT NULL`
 
 // migrationLock is the Postgres advisory lock key that serialises
 // migrations when several replicas start at once (any constant works, as

@@ -1,6 +1,11 @@
 package reeferstore
 
-import "time"
+import (
+	"time"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+)
 
 // Status is the state of one reefer in the fleet.
 type Status string
@@ -10,6 +15,11 @@ const (
 	StatusFree Status = "free"
 	// StatusAllocated: the reefer carries the order named in Reefer.OrderID.
 	StatusAllocated Status = "allocated"
+	// StatusQuarantined: out of the pool, because the inventory refused it
+	// (409: another order holds it there); Reefer.QuarantineReason says
+	// which order and when. An operator frees it after checking the
+	// inventory (reefers.status back to 'free').
+	StatusQuarantined Status = "quarantined"
 )
 
 // Reefer is one refrigerated container of the fleet, as the rest of the
@@ -18,17 +28,21 @@ type Reefer struct {
 	ContainerID string
 	Capacity    int
 	Status      Status
-	OrderID     string // empty while the reefer is free
+	OrderID     string // empty unless allocated
+	// QuarantineReason says why a quarantined reefer left the pool.
+	QuarantineReason string
 }
 
 // reeferRow is the reefers table's row. Only this file and the queries
 // know it; converters keep gorm tags and NULLs out of the domain type.
 type reeferRow struct {
-	ContainerID string    `gorm:"column:container_id;primaryKey"`
-	Capacity    int       `gorm:"column:capacity"`
-	Status      string    `gorm:"column:status"`
-	OrderID     *string   `gorm:"column:order_id"`
-	UpdatedAt   time.Time `gorm:"column:updated_at"`
+	ContainerID string  `gorm:"column:container_id;primaryKey"`
+	Capacity    int     `gorm:"column:capacity"`
+	Status      string  `gorm:"column:status"`
+	OrderID     *string `gorm:"column:order_id"`
+	// QuarantineReason is set only for status quarantined.
+	QuarantineReason *string   `gorm:"column:quarantine_reason"`
+	UpdatedAt        time.Time `gorm:"column:updated_at"`
 }
 
 func (reeferRow) TableName() string { return "reefers" }
@@ -56,16 +70,53 @@ func fromRow(row reeferRow) Reefer {
 	if row.OrderID != nil {
 		r.OrderID = *row.OrderID
 	}
+	if row.QuarantineReason != nil {
+		r.QuarantineReason = *row.QuarantineReason
+	}
 	return r
 }
 
-// allocationRow is the allocations table's row: one per order, which is
-// what makes allocation idempotent (order_id is the primary key).
-type allocationRow struct {
-	OrderID     string    `gorm:"column:order_id;primaryKey"`
-	ContainerID string    `gorm:"column:container_id"`
-	Quantity    int       `gorm:"column:quantity"`
-	AllocatedAt time.Time `gorm:"column:allocated_at"`
+// orderRow is the order_states table's row: one per order that was ever
+// reserved or dead-lettered (see conclusion.go for its transitions).
+type orderRow struct {
+	OrderID      string    `gorm:"column:order_id;primaryKey"`
+	State        string    `gorm:"column:state"`
+	ContainerID  *string   `gorm:"column:container_id"`
+	Quantity     *int      `gorm:"column:quantity"`
+	Generation   int       `gorm:"column:generation"`
+	ClaimToken   *string   `gorm:"column:claim_token"`
+	ErrorClass   *string   `gorm:"column:error_class"`
+	ErrorReason  *string   `gorm:"column:error_reason"`
+	ErrorMessage *string   `gorm:"column:error_message"`
+	Version      int       `gorm:"column:version"`
+	UpdatedAt    time.Time `gorm:"column:updated_at"`
 }
 
-func (allocationRow) TableName() string { return "allocations" }
+func (orderRow) TableName() string { return "order_states" }
+
+func fromOrderRow(row orderRow) allocation.Order {
+	o := allocation.Order{
+		OrderID:     row.OrderID,
+		State:       allocation.State(row.State),
+		ContainerID: deref(row.ContainerID),
+		Generation:  row.Generation,
+		Version:     row.Version,
+	}
+	if row.ClaimToken != nil {
+		o.Claim = allocation.Claim{
+			Token:        *row.ClaimToken,
+			Generation:   row.Generation,
+			ErrorClass:   failure.Class(deref(row.ErrorClass)),
+			ErrorReason:  deref(row.ErrorReason),
+			ErrorMessage: deref(row.ErrorMessage),
+		}
+	}
+	return o
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

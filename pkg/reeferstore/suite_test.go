@@ -19,21 +19,11 @@ import (
 )
 
 // The Store must satisfy the use case's interface, and be the ledger of
-// order conclusions that the hand-off consults.
+// order states that the hand-off changes.
 var (
 	_ allocation.Store = (*reeferstore.Store)(nil)
 	_ handoff.Ledger   = (*reeferstore.Store)(nil)
 )
-
-// TestOutcomesAreTheHandoffConclusions: the hand-off compares the stored
-// outcome with its own constants, so they must be the same strings.
-func TestOutcomesAreTheHandoffConclusions(t *testing.T) {
-	got := []string{reeferstore.OutcomeAllocated, reeferstore.OutcomeDeadLettered}
-	want := []string{handoff.ConclusionAllocated, handoff.ConclusionDeadLettered}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("outcomes mismatch (-handoff +reeferstore):\n%s", diff)
-	}
-}
 
 // backend opens a Store on a fresh, empty database. outage makes that
 // database unreachable for the Store (down) and reachable again (up); each
@@ -529,97 +519,7 @@ func runSuite(t *testing.T, b backend) {
 		}
 	})
 
-	t.Run("order conclusions: allocation wins and redrive counts only grow", func(t *testing.T) {
-		t.Parallel()
-		s, _ := ready(t, 1)
-		type conclusion struct {
-			Outcome      string
-			RedriveCount int
-			OK           bool
-		}
-		tests := []struct {
-			name  string
-			marks []func(ctx context.Context, id string) error
-			want  conclusion
-		}{
-			{name: "no mark, no conclusion", want: conclusion{}},
-			{
-				name:  "allocated",
-				marks: []func(context.Context, string) error{s.MarkAllocated},
-				want:  conclusion{reeferstore.OutcomeAllocated, 0, true},
-			},
-			{
-				name:  "allocated twice stays allocated",
-				marks: []func(context.Context, string) error{s.MarkAllocated, s.MarkAllocated},
-				want:  conclusion{reeferstore.OutcomeAllocated, 0, true},
-			},
-			{
-				name:  "dead-lettered",
-				marks: []func(context.Context, string) error{deadLettered(s, 2)},
-				want:  conclusion{reeferstore.OutcomeDeadLettered, 2, true},
-			},
-			{
-				name:  "a dead letter does not replace an allocation",
-				marks: []func(context.Context, string) error{s.MarkAllocated, deadLettered(s, 1)},
-				want:  conclusion{reeferstore.OutcomeAllocated, 0, true},
-			},
-			{
-				name:  "an allocation replaces a dead letter",
-				marks: []func(context.Context, string) error{deadLettered(s, 1), s.MarkAllocated},
-				want:  conclusion{reeferstore.OutcomeAllocated, 0, true},
-			},
-			{
-				name:  "a later redrive raises the count",
-				marks: []func(context.Context, string) error{deadLettered(s, 0), deadLettered(s, 1)},
-				want:  conclusion{reeferstore.OutcomeDeadLettered, 1, true},
-			},
-			{
-				name:  "a stale chain does not lower the count",
-				marks: []func(context.Context, string) error{deadLettered(s, 2), deadLettered(s, 0)},
-				want:  conclusion{reeferstore.OutcomeDeadLettered, 2, true},
-			},
-		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				id := fmt.Sprintf("O-concl-%d", i)
-				for _, mark := range tt.marks {
-					if err := mark(t.Context(), id); err != nil {
-						t.Fatal(err)
-					}
-				}
-				var got conclusion
-				var err error
-				got.Outcome, got.RedriveCount, got.OK, err = s.Conclusion(t.Context(), id)
-				if err != nil {
-					t.Fatalf("Conclusion(%s): %v", id, err)
-				}
-				if diff := cmp.Diff(tt.want, got); diff != "" {
-					t.Errorf("Conclusion(%s) mismatch (-want +got):\n%s", id, diff)
-				}
-			})
-		}
-	})
-
-	t.Run("a batch of allocation marks concludes each order once", func(t *testing.T) {
-		t.Parallel()
-		s, _ := ready(t, 1)
-		if err := s.MarkDeadLettered(t.Context(), "O-b2", 3); err != nil {
-			t.Fatal(err)
-		}
-		// Repeated ids: a redelivered record may be marked twice in a batch.
-		if err := s.MarkAllocatedBatch(t.Context(), []string{"O-b1", "O-b2", "O-b1", "O-b3"}); err != nil {
-			t.Fatalf("MarkAllocatedBatch: %v", err)
-		}
-		for _, id := range []string{"O-b1", "O-b2", "O-b3"} {
-			outcome, redrives, ok, err := s.Conclusion(t.Context(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !ok || outcome != reeferstore.OutcomeAllocated || redrives != 0 {
-				t.Errorf("Conclusion(%s) = %q, %d, %t; want allocated, 0, true", id, outcome, redrives, ok)
-			}
-		}
-	})
+	runStateSuite(t, ready)
 
 	t.Run("a canceled context stays recognisable as cancellation", func(t *testing.T) {
 		t.Parallel()
@@ -666,10 +566,4 @@ func countAllocations(t *testing.T, s *reeferstore.Store) int64 {
 		t.Fatalf("CountAllocations: %v", err)
 	}
 	return n
-}
-
-// deadLettered adapts MarkDeadLettered with a fixed redrive count to the
-// shape of MarkAllocated, so that a table can list marks of both kinds.
-func deadLettered(s *reeferstore.Store, redriveCount int) func(context.Context, string) error {
-	return func(ctx context.Context, id string) error { return s.MarkDeadLettered(ctx, id, redriveCount) }
 }

@@ -3,6 +3,7 @@ package retrymeta
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,6 +147,35 @@ func ParseRetry(h []kafka.Header) (Meta, error) {
 		return Meta{}, poison(errs)
 	}
 	return m, nil
+}
+
+// FirstAttempt reads the headers of a record on the original topic, for
+// its first attempt: what a redrive there (dlq redrive --to original)
+// carries over is kept, the redrive count (which reopens the order and is
+// the loop guard) and the original coordinates and edit origin; the
+// history of earlier trips (attempts, errors, due time) is dropped, since
+// a redrive starts the attempts over. A record with none of these
+// headers, a new order, gives the zero Meta. An unreadable kept header is
+// an error as Parse's: the record is poison, because processing it without
+// its redrive count would lose it as a stale chain of its dead letter.
+func FirstAttempt(h []kafka.Header) (Meta, error) {
+	m, _, err := parse(keep(h, HeaderRedriveCount, HeaderEditedFrom,
+		HeaderOriginalTopic, HeaderOriginalPartition, HeaderOriginalOffset, HeaderOriginalTimestamp))
+	if err != nil {
+		return Meta{}, err
+	}
+	return m, nil
+}
+
+// keep returns the headers of h named in names.
+func keep(h []kafka.Header, names ...string) []kafka.Header {
+	var out []kafka.Header
+	for _, hd := range h {
+		if slices.Contains(names, hd.Key) {
+			out = append(out, hd)
+		}
+	}
+	return out
 }
 
 func poison(errs []error) error {

@@ -212,7 +212,6 @@ func (d *demo) checkDatabase(ctx context.Context, ids []string, rep tracker.Repo
 	}
 	defer db.Close()
 	var problems []string
-	held := 0
 	for _, id := range ids {
 		c, ok, err := db.Allocation(ctx, id)
 		if err != nil {
@@ -224,21 +223,30 @@ func (d *demo) checkDatabase(ctx context.Context, ids []string, rep tracker.Repo
 			problems = append(problems, id+" allocated on the topics, no row")
 		case isAllocated && c != want:
 			problems = append(problems, fmt.Sprintf("%s row says %s, events say %s", id, c, want))
-		case !isAllocated && ok && rep.Orders[id].Stage == tracker.DeadLettered:
-			// The reefer was reserved (step 2) before the inventory refused
-			// the order (step 3); it stays reserved until a person resolves
-			// the dead letter.
-			held++
-		case !isAllocated && ok:
+		case !isAllocated && ok && rep.Orders[id].Stage >= tracker.DeadLettered:
+			// A dead letter releases the order's reefer in the transaction
+			// that claims it: a concluded order that is not allocated holds
+			// none (an order still in retry keeps its reservation).
 			problems = append(problems, fmt.Sprintf("%s is %s but holds reefer %s", id, rep.Orders[id].Stage, c))
 		}
+	}
+	held, err := db.HeldByUnallocated(ctx)
+	if err != nil {
+		return Check{Name: name, Detail: err.Error()}
+	}
+	for _, c := range held {
+		problems = append(problems, "reefer "+c+" is held by an order that is neither reserved nor allocated")
 	}
 	if len(problems) > 0 {
 		return Check{Name: name, Detail: summarize(problems)}
 	}
-	detail := fmt.Sprintf("%d rows", len(allocated))
-	if held > 0 {
-		detail += fmt.Sprintf("; %d more reefers held by the dead-lettered orders", held)
+	detail := fmt.Sprintf("%d rows; no reefer held by a dead-lettered order", len(allocated))
+	quarantined, err := db.Quarantined(ctx)
+	if err != nil {
+		return Check{Name: name, Detail: err.Error()}
+	}
+	if len(quarantined) > 0 {
+		detail += fmt.Sprintf("; %d reefers quarantined after an inventory 409", len(quarantined))
 	}
 	if !d.shared {
 		// Alone on the database, the row count must match too.
@@ -246,8 +254,8 @@ func (d *demo) checkDatabase(ctx context.Context, ids []string, rep tracker.Repo
 		if err != nil {
 			return Check{Name: name, Detail: err.Error()}
 		}
-		if n != int64(len(allocated)+held) {
-			return Check{Name: name, Detail: fmt.Sprintf("%d rows in the table, %d expected", n, len(allocated)+held)}
+		if n != int64(len(allocated)) {
+			return Check{Name: name, Detail: fmt.Sprintf("%d rows in the table, %d expected", n, len(allocated))}
 		}
 	}
 	return Check{Name: name, OK: true, Detail: detail}

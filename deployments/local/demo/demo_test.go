@@ -72,7 +72,8 @@ func TestScenarioEndsWithTheInvariantHolding(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"Phase 1", "steps (1)-(5)", "Phase 2", "steps (4)-(6)", "Phase 3", "step (7)", "Phase 4",
-		"dlq --brokers", "redrive --error-class transient --when-healthy",
+		"dlq --brokers", "redrive --error-class transient --to original --limit 5 --when-healthy",
+		"redrive --error-class transient --to retry", "through `orders`",
 		"list --status pending", ordergen.PermanentPrefix + "0001",
 		"lost: in none of the above", "The invariant holds",
 	} {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -135,9 +136,9 @@ func (d *demo) flaky(ctx context.Context) error {
 		d.say("Exponential backoff (base %s · 2^(n−1)) with ±10%% jitter, so retries do not arrive in lockstep.", d.tm.retryBase)
 	}
 	if n := rep.Causes[tracker.CauseBreaker]; n > 0 {
-		d.say("%d failures never reached the inventory: a service's circuit breaker saw 5 failures in a row and\n"+
+		d.say("%d failures never reached the inventory: a service's circuit breaker saw %s and\n"+
 			"opened for %s, failing fast. Their delay is the breaker's Retry-After (the time it stays open),\n"+
-			"so they come back when it lets calls through again.", n, seconds(inventory.DefaultOpenTimeout))
+			"so they come back when it lets calls through again.", n, breakerRule(), seconds(inventory.DefaultOpenTimeout))
 	}
 	return nil
 }
@@ -173,10 +174,10 @@ func (d *demo) deadLetters(ctx context.Context) error {
 	}
 
 	d.say("Now the inventory goes down: every call answers 503, for longer than the retry budget\n"+
-		"(%d attempts). After 5 failures in a row each service's circuit breaker opens: it stops calling\n"+
+		"(%d attempts). After %s each service's circuit breaker opens: it stops calling\n"+
 		"and fails fast, and its Retry-After spaces the attempts by the %s it stays open. The orders\n"+
 		"still move on, from attempt to attempt, to `order-dead-letter`.",
-		d.tm.maxAttempts, seconds(inventory.DefaultOpenTimeout))
+		d.tm.maxAttempts, breakerRule(), seconds(inventory.DefaultOpenTimeout))
 	if err := d.st.outage(ctx); err != nil {
 		return fmt.Errorf("start the outage: %w", err)
 	}
@@ -203,8 +204,11 @@ func (d *demo) deadLetters(ctx context.Context) error {
 	return nil
 }
 
+// originalDoor is how many dead letters phase 4 redrives to `orders`.
+const originalDoor = 5
+
 // Phase 4: heal, and redrive the transient dead letters when the
-// inventory is healthy.
+// inventory is healthy, through both doors.
 func (d *demo) redrive(ctx context.Context) error {
 	d.heading("Phase 4 · the inventory comes back · dlq redrive --when-healthy")
 	d.phase("4 heal + redrive")
@@ -212,8 +216,11 @@ func (d *demo) redrive(ctx context.Context) error {
 		"the inventory answers again: dlq probes it and waits for 3 healthy answers in a row. The inventory\n" +
 		"is still down while it starts.")
 
-	args := []string{"redrive", "--error-class", "transient", "--when-healthy", d.st.probeURL(),
-		"--probe-interval", d.tm.probeInterval.String(), "--yes"}
+	// Both doors: the first few letters go back to `orders` (--to original),
+	// where reefer-manager runs them as new attempts with their redrive
+	// count; the rest to `order-retries` (--to retry).
+	args := []string{"redrive", "--error-class", "transient", "--to", "original", "--limit", strconv.Itoa(originalDoor),
+		"--when-healthy", d.st.probeURL(), "--probe-interval", d.tm.probeInterval.String(), "--yes"}
 	args = append(args, d.sinceArgs()...)
 	breakerBefore := d.tr.Report().Causes[tracker.CauseBreaker]
 	var wg sync.WaitGroup
@@ -233,8 +240,13 @@ func (d *demo) redrive(ctx context.Context) error {
 	}
 	d.say("The inventory is back (its fault profile healed).")
 	wg.Wait()
-	if code != dlq.ExitOK {
-		return fmt.Errorf("dlq redrive exited with %d", code)
+	if code != dlq.ExitOK && code != dlq.ExitNoMatch {
+		return fmt.Errorf("dlq redrive --to original exited with %d", code)
+	}
+	d.say("The rest of them go to `order-retries`:")
+	args = append([]string{"redrive", "--error-class", "transient", "--to", "retry", "--yes"}, d.sinceArgs()...)
+	if code := d.dlq(ctx, args...); code != dlq.ExitOK && code != dlq.ExitNoMatch {
+		return fmt.Errorf("dlq redrive --to retry exited with %d", code)
 	}
 
 	var all []string
@@ -254,7 +266,8 @@ func (d *demo) redrive(ctx context.Context) error {
 			}
 		}
 	}
-	d.done("%d redriven orders went through order-retry again: %d allocated.", redriven, allocated)
+	d.done("%d redriven orders ran again (%d through `orders`, the others through `order-retries`): %d allocated.",
+		redriven, min(redriven, originalDoor), allocated)
 	if n := rep.Causes[tracker.CauseBreaker] - breakerBefore; n > 0 {
 		d.say("%d of their attempts met order-retry's circuit breaker, still open from the outage: they\n"+
 			"waited for its Retry-After, then went through. The inventory was healthy; the breaker needed\n"+
@@ -359,3 +372,12 @@ func countList(m map[string]int) string {
 func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds()) }
+
+// breakerRule says when the services' circuit breaker opens, from the
+// defaults they run with (package inventory), so the narration cannot
+// drift from the code.
+func breakerRule() string {
+	return fmt.Sprintf("%d failures in a row, or %.0f%% failures of at least %d calls within %s,",
+		inventory.DefaultMaxFailures, inventory.DefaultFailureRatio*100, inventory.DefaultMinRequests,
+		seconds(inventory.DefaultWindow))
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -245,6 +246,16 @@ func (t *Tracker) observeEvent(msg kafka.Message) {
 	}
 	if !t.tracked(env.Subject) {
 		return
+	}
+	if env.Type == events.TypeOrderCreated {
+		// dlq redrive --to original writes the order again, same event id,
+		// with x-dlq-redrive-count: a redrive, not a duplicate.
+		if v, ok := retrymeta.Get(msg.Headers, retrymeta.HeaderRedriveCount); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				o := t.order(env.Subject, t.cfg.Now())
+				o.Redrives = max(o.Redrives, n)
+			}
+		}
 	}
 	if t.eventIDs[env.ID] {
 		// At-least-once delivery: a redelivered order emits the same event

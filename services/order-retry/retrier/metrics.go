@@ -24,6 +24,7 @@ type metrics struct {
 	deadLettered *prometheus.CounterVec
 	stale        *prometheus.CounterVec
 	handoffErrs  prometheus.Counter
+	quarantined  prometheus.Counter
 	lateness     prometheus.Histogram
 	processing   *prometheus.HistogramVec
 	breaker      prometheus.Gauge
@@ -58,6 +59,8 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 		stale: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "stale_records_total",
 			Help: "Retry records of an order that had already concluded (a duplicate chain left by a crash), by that conclusion: allocated (success events written again) or dead-lettered (dropped)."},
 			[]string{"concluded"}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "containers_quarantined_total",
+			Help: "Reefers taken out of the pool because the inventory answered 409 for them (another order holds them there)."}),
 		handoffErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "handoff_errors_total",
 			Help: "Outcomes that could not be written; the record is processed again, not committed."}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "lateness_seconds",
@@ -89,7 +92,7 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			func() float64 { return float64(maxPending) }),
 	}
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
-		m.stale, m.handoffErrs, m.lateness, m.processing, m.breaker) {
+		m.stale, m.handoffErrs, m.quarantined, m.lateness, m.processing, m.breaker) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -126,6 +129,9 @@ func (m *metrics) observe(d handoff.Decision, err error, n int, took time.Durati
 		m.retried.Inc()
 	case d.Route == handoff.RouteDeadLetter:
 		m.deadLettered.WithLabelValues(string(d.Reason)).Inc()
+		if d.Quarantined != "" {
+			m.quarantined.Inc()
+		}
 	}
 	m.processing.WithLabelValues(string(d.Route)).Observe(took.Seconds())
 }

@@ -177,10 +177,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever
 			// hold orders, so anything else is poison.
-			// The store records how each order ended, so that a duplicate
-			// chain (left by a crash between publishing attempt n+1 and
-			// committing attempt n) concludes as the other did and never
-			// dead-letters an allocated order (see handoff.Ledger).
+			// The order's state row: each conclusion is won there by a
+			// compare-and-set before it is written, so that of two chains
+			// of one order (every rebalance re-runs waiting records whose
+			// next attempts are already published) only one concludes it
+			// (see handoff.Ledger).
 			Ledger: ledger,
 		},
 		maxDueAhead: cfg.MaxDueAhead,

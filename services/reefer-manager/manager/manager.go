@@ -147,9 +147,10 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 				Policy:      cfg.BackoffPolicy(),
 				MaxAttempts: cfg.RetryMaxAttempts,
 			},
-			// Records each allocated order, so that a retry chain of the
-			// same order still running in order-retry concludes it allocated
-			// instead of dead-lettering it later (see handoff.Ledger).
+			// The order's state row: each conclusion (allocated, dead
+			// letter) is won there by a compare-and-set before it is
+			// written, so that a chain of the same order in order-retry
+			// cannot conclude it a second time (see handoff.Ledger).
 			Ledger: ledger,
 			// The orders topic also carries the events this service emits.
 			SkipOtherTypes: true,
@@ -190,9 +191,16 @@ type processor struct {
 // its offset uncommitted.
 func (p *processor) handle(ctx context.Context, msg kafka.Message) error {
 	start := time.Now()
-	// Records on the orders topic have never failed: they carry no retry
-	// metadata, and the first failure is attempt 1.
-	d, err := p.handoff.Process(ctx, msg, retrymeta.Meta{})
+	// Records on the orders topic have never failed: the first failure is
+	// attempt 1. A record redriven here (dlq redrive --to original) keeps
+	// its redrive count, which reopens its order and is the loop guard.
+	prev, err := retrymeta.FirstAttempt(msg.Headers)
+	var d handoff.Decision
+	if err != nil {
+		d, err = p.handoff.Router.Poison(ctx, msg, retrymeta.Meta{}, fmt.Errorf("read headers of record %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err))
+	} else {
+		d, err = p.handoff.Process(ctx, msg, prev)
+	}
 	p.metrics.observe(d, err, time.Since(start))
 	if err != nil {
 		return err

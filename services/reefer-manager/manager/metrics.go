@@ -21,6 +21,7 @@ type metrics struct {
 	deadLettered *prometheus.CounterVec
 	skipped      prometheus.Counter
 	handoffErrs  prometheus.Counter
+	quarantined  prometheus.Counter
 	processing   *prometheus.HistogramVec
 	inventory    *prometheus.HistogramVec
 	breaker      prometheus.Gauge
@@ -46,6 +47,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records written to the dead-letter topic, by x-dlq-reason."}, []string{"reason"}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_skipped_total",
 			Help: "Events of other types on the orders topic, committed without processing."}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "containers_quarantined_total",
+			Help: "Reefers taken out of the pool because the inventory answered 409 for them (another order holds them there)."}),
 		handoffErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "handoff_errors_total",
 			Help: "Outcomes that could not be written; the record is processed again, not committed."}),
 		processing: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "processing_seconds",
@@ -61,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker} {
+		m.skipped, m.handoffErrs, m.quarantined, m.processing, m.inventory, m.breaker} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -84,6 +87,9 @@ func (m *metrics) observe(d handoff.Decision, err error, took time.Duration) {
 		m.retried.Inc()
 	case handoff.RouteDeadLetter:
 		m.deadLettered.WithLabelValues(string(d.Reason)).Inc()
+		if d.Quarantined != "" {
+			m.quarantined.Inc()
+		}
 	case handoff.RouteSkipped:
 		m.skipped.Inc()
 	}
