@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
@@ -88,6 +90,8 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Help: "MAX_PENDING: the bound on waiting plus running records."},
 			func() float64 { return float64(maxPending) }),
 	}
+	gauges = append(gauges, buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read()))
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
 		m.stale, m.handoffErrs, m.lateness, m.processing, m.breaker) {
 		if err := reg.Register(c); err != nil {
@@ -136,3 +140,11 @@ func (m *metrics) setBreakerState(state string) {
 		m.breaker.Set(v)
 	}
 }
+
+// lagDesc names the consumer lag per partition that grouplag exports:
+// the group's committed offset to the end of each partition of the retry
+// topic. Records waiting for their due time are not committed yet, so
+// they count: up to RETRY_MAX_DELAY of retries is normal lag here.
+var lagDesc = prometheus.NewDesc("order_retry_consumer_lag",
+	"Records between the group's committed offset and the end of each partition of the retry topic, read from the broker at each scrape (every replica exports every partition: aggregate with max).",
+	grouplag.Labels, nil)

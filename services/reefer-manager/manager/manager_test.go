@@ -3,6 +3,7 @@ package manager_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -172,6 +173,14 @@ func TestInventoryUnavailableHandsOrdersToRetry(t *testing.T) {
 	}
 	if got := metric(t, cfg, "reefer_manager_records_retried_total"); got != float64(len(produced)) {
 		t.Errorf("records_retried_total = %v, want %d", got, len(produced))
+	}
+	// A lag series for every partition of orders (not only the one read
+	// last), and zero once the group committed everything.
+	e.waitAllCommitted(15 * time.Second)
+	for _, p := range partitions("orders") {
+		if got := metric(t, cfg, fmt.Sprintf(`reefer_manager_consumer_lag{partition="%d",topic="orders"}`, p)); got != 0 {
+			t.Errorf("consumer lag of orders partition %d = %v after everything was committed, want 0", p, got)
+		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 )
 
@@ -60,8 +62,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
 		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
 	}
+	build := buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read())
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker} {
+		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -115,26 +119,8 @@ func (t timedInventory) Allocate(ctx context.Context, containerID, orderID strin
 	return err
 }
 
-// lagCollector exports the consumer lag kafka-go's Reader reports. kafka-go
-// computes it for the partition it fetched from last, so with several
-// partitions it is a sample, not a sum; it is still the signal that the
-// service falls behind.
-type lagCollector struct {
-	desc  *prometheus.Desc
-	stats func() int64
-}
-
-func newLagCollector(stats func() int64) *lagCollector {
-	return &lagCollector{
-		desc: prometheus.NewDesc("reefer_manager_consumer_lag",
-			"Records between the reader's position and the end of the partition it read last (kafka-go Reader.Stats().Lag).",
-			nil, nil),
-		stats: stats,
-	}
-}
-
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.stats()))
-}
+// lagDesc names the consumer lag per partition that grouplag exports:
+// the group's committed offset to the end of each partition of orders.
+var lagDesc = prometheus.NewDesc("reefer_manager_consumer_lag",
+	"Records between the group's committed offset and the end of each partition of the orders topic, read from the broker at each scrape (every replica exports every partition: aggregate with max).",
+	grouplag.Labels, nil)
