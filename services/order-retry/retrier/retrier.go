@@ -183,7 +183,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		log:     log,
 		metrics: m,
 		processor: &handoff.Processor{
-			Allocator: allocation.Service{Store: allocator, Inventory: inv},
+			Allocator: allocation.Service{Store: allocator, Inventory: countedInventory{next: inv, fast: m.fastFailures}},
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever
 			// hold orders, so anything else is poison.

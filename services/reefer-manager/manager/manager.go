@@ -140,7 +140,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		handoff: &handoff.Processor{
 			Allocator: allocation.Service{
 				Store:     batcher,
-				Inventory: timedInventory{next: inv, latency: m.inventory},
+				Inventory: timedInventory{next: inv, latency: m.inventory, fast: m.fastFailures},
 			},
 			Router: &handoff.Router{
 				Writer: writer,

@@ -11,6 +11,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -26,6 +27,7 @@ type metrics struct {
 	processing   *prometheus.HistogramVec
 	inventory    *prometheus.HistogramVec
 	breaker      prometheus.Gauge
+	fastFailures prometheus.Counter
 }
 
 // Circuit-breaker states as gauge values.
@@ -58,6 +60,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"result"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+		fastFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "inventory_fast_failures_total",
+			Help: "Allocations the open circuit refused without calling the inventory (transient circuit-open failures)."}),
 	}
 	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
 		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
@@ -65,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	build := buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read())
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker, build} {
+		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker, m.fastFailures, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -106,6 +110,7 @@ func (m *metrics) setBreakerState(state string) {
 type timedInventory struct {
 	next    allocation.Inventory
 	latency *prometheus.HistogramVec
+	fast    prometheus.Counter
 }
 
 func (t timedInventory) Allocate(ctx context.Context, containerID, orderID string) error {
@@ -114,6 +119,9 @@ func (t timedInventory) Allocate(ctx context.Context, containerID, orderID strin
 	result := "ok"
 	if err != nil {
 		result = "error"
+	}
+	if inventory.FastFailure(err) {
+		t.fast.Inc()
 	}
 	t.latency.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	return err
