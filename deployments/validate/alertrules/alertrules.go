@@ -50,13 +50,7 @@ func (f File) Alerts() []Rule {
 
 // Load reads a rule file strictly: a key Prometheus would not know is an
 // error here, as it is for Prometheus.
-func Load(path string) (File, error) {
-	var f File
-	if err := decodeStrict(path, &f); err != nil {
-		return File{}, err
-	}
-	return f, nil
-}
+func Load(path string) (File, error) { return decodeStrict[File](path) }
 
 // Tests is a promtool unit-test file (promtool test rules).
 type Tests struct {
@@ -102,28 +96,25 @@ func (t Tests) Coverage() map[string][2]int {
 }
 
 // LoadTests reads a promtool unit-test file strictly.
-func LoadTests(path string) (Tests, error) {
-	var t Tests
-	if err := decodeStrict(path, &t); err != nil {
-		return Tests{}, err
-	}
-	return t, nil
-}
+func LoadTests(path string) (Tests, error) { return decodeStrict[Tests](path) }
 
-func decodeStrict(path string, v any) error {
+// decodeStrict reads the one YAML document of the file at path into a T,
+// refusing unknown keys.
+func decodeStrict[T any](path string) (T, error) {
+	var v T
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return v, err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := dec.Decode(new(any)); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%s: more than one YAML document", path)
+		return v, fmt.Errorf("%s: more than one YAML document", path)
 	}
-	return nil
+	return v, nil
 }
 
 // PrometheusRule renders a rule file as the PrometheusRule of the
