@@ -24,7 +24,7 @@ import (
 // each adds to the default set.
 var composeProfiles = map[string][]string{
 	"cluster": {"kafka-2", "kafka-3"},
-	"observe": {"grafana", "kafka-ui", "prometheus"},
+	"observe": {"dlq-watch", "grafana", "jaeger", "kafka-ui", "prometheus"},
 	"tools":   {"dlq"},
 }
 

@@ -11,7 +11,10 @@
 //     deployment gives it, recording the variables it reads;
 //   - metrics: the metric families the services' source defines;
 //   - dashboard: the Grafana dashboard's PromQL, parsed by Prometheus' parser;
-//   - promconfig: the Prometheus configuration, read strictly.
+//   - promconfig: the Prometheus configuration, read strictly;
+//   - alertrules: the alert rules and their promtool unit tests, and the
+//     PrometheusRule generated from them (promtool itself checks and
+//     tests the rules: Debian's package prometheus).
 //
 // What this proves: the files are well-formed, consistent with each other
 // and with the code (names, ports, topics, variables, metrics). What it

@@ -221,7 +221,7 @@ func (c *Client) Allocate(ctx context.Context, containerID, orderID string) erro
 		return struct{}{}, c.allocate(ctx, containerID, orderID)
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		fe := failure.NewTransient("circuit-open", fmt.Errorf("inventory allocate %s to order %s: %w", containerID, orderID, err))
+		fe := failure.NewTransient(ReasonCircuitOpen, fmt.Errorf("inventory allocate %s to order %s: %w", containerID, orderID, err))
 		fe.RetryAfter = c.remainingOpen()
 		return fe
 	}
@@ -350,4 +350,15 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
+}
+
+// ReasonCircuitOpen is the failure reason of a call the open circuit
+// refused without calling the inventory: a fast failure.
+const ReasonCircuitOpen = "circuit-open"
+
+// FastFailure reports whether err is a call the open (or half-open and
+// busy) circuit refused without calling the inventory.
+func FastFailure(err error) bool {
+	var fe *failure.Error
+	return errors.As(err, &fe) && fe.Reason == ReasonCircuitOpen
 }

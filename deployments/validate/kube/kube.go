@@ -41,6 +41,7 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"):          func() any { return new(policyv1.PodDisruptionBudget) },
 	autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"): func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"):           func() any { return new(monitoringv1.ServiceMonitor) },
+	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"):           func() any { return new(monitoringv1.PrometheusRule) },
 }
 
 // Decode decodes one object, given as JSON, into the Go type of its kind.

@@ -15,6 +15,7 @@ import (
 // Config is a Prometheus configuration file.
 type Config struct {
 	Global        Global         `yaml:"global"`
+	RuleFiles     []string       `yaml:"rule_files"`
 	ScrapeConfigs []ScrapeConfig `yaml:"scrape_configs"`
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
 )
 
@@ -26,7 +27,9 @@ func newMetrics(reg prometheus.Registerer, st *store.Store) (*metrics, error) {
 			Help: "Inventory API calls being served now, including calls held by injected latency or timeouts.",
 		}),
 	}
-	collectors := []prometheus.Collector{m.calls, m.inFlight}
+	collectors := []prometheus.Collector{m.calls, m.inFlight,
+		buildinfo.Gauge(prometheus.GaugeOpts{Name: "inventory_mock_build_info",
+			Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read())}
 	for _, status := range []store.Status{store.Allocated, store.Available} {
 		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "inventory_mock_containers",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/healthgate"
+	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/pending"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/redrive"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"
 )
@@ -34,6 +35,7 @@ picks up where the last one stopped. One log line per action on stderr.`,
 	rf := addRedriveFlags(cmd)
 	hf := addHealthFlags(cmd)
 	poll := cmd.Flags().Duration("poll-interval", 2*time.Second, "how often to look for new dead letters")
+	metricsAddr := cmd.Flags().String("metrics-addr", "", "serve /metrics here, e.g. :9464: dlq_dead_letters_pending by reason and class, counted every --poll-interval even while paused (package pending)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if hf.url == "" {
 			return usagef("--when-healthy URL is required: watch redrives only while the backend is healthy")
@@ -57,6 +59,13 @@ picks up where the last one stopped. One log line per action on stderr.`,
 			return err
 		}
 		defer s.close()
+		if *metricsAddr != "" {
+			_, stop, err := pending.Serve(cmd.Context(), pending.Config{Store: s.store, Addr: *metricsAddr, Every: *poll, Log: log})
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		w := &watcher{app: a, s: s, gate: gate, log: log, cursor: resolution.NewCursor(), poll: *poll}
 		if w.engine, err = a.engine(s, w.cursor, rf, "dlq watch on "+who(a.env)); err != nil {
 			return err

@@ -1,13 +1,18 @@
 package retrier
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
 
@@ -28,6 +33,7 @@ type metrics struct {
 	lateness     prometheus.Histogram
 	processing   *prometheus.HistogramVec
 	breaker      prometheus.Gauge
+	fastFailures prometheus.Counter
 }
 
 // Circuit-breaker states as gauge values.
@@ -73,6 +79,8 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 16)}, []string{"route"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+		fastFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "inventory_fast_failures_total",
+			Help: "Retries the open circuit refused without calling the inventory (transient circuit-open failures)."}),
 	}
 	for _, reason := range []retrymeta.Reason{retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison} {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
@@ -91,8 +99,10 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Help: "MAX_PENDING: the bound on waiting plus running records."},
 			func() float64 { return float64(maxPending) }),
 	}
+	gauges = append(gauges, buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read()))
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
-		m.stale, m.handoffErrs, m.quarantined, m.lateness, m.processing, m.breaker) {
+		m.stale, m.handoffErrs, m.quarantined, m.lateness, m.processing, m.breaker, m.fastFailures) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -141,4 +151,26 @@ func (m *metrics) setBreakerState(state string) {
 	if v, ok := breakerStates[state]; ok {
 		m.breaker.Set(v)
 	}
+}
+
+// lagDesc names the consumer lag per partition that grouplag exports:
+// the group's committed offset to the end of each partition of the retry
+// topic. Records waiting for their due time are not committed yet, so
+// they count: up to RETRY_MAX_DELAY of retries is normal lag here.
+var lagDesc = prometheus.NewDesc("order_retry_consumer_lag",
+	"Records between the group's committed offset and the end of each partition of the retry topic, read from the broker at each scrape (every replica exports every partition: aggregate with max).",
+	grouplag.Labels, nil)
+
+// countedInventory counts the calls the open circuit refused.
+type countedInventory struct {
+	next allocation.Inventory
+	fast prometheus.Counter
+}
+
+func (c countedInventory) Allocate(ctx context.Context, containerID, orderID string) error {
+	err := c.next.Allocate(ctx, containerID, orderID)
+	if inventory.FastFailure(err) {
+		c.fast.Inc()
+	}
+	return err
 }

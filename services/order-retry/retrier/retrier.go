@@ -13,6 +13,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/allocbatch"
 	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 	"github.com/reeferdlq/reefer-dlq/pkg/opsserver"
@@ -135,6 +136,15 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	// Closed only after the consumer loop returned (kafka-go: a commit
 	// racing with Close can block forever); the defer order guarantees it.
 	defer stop("kafka reader", func(context.Context) error { return reader.Close() })
+	lag, err := grouplag.New(grouplag.Config{Kafka: cfg.Kafka, Group: cfg.ConsumerGroup, Topic: cfg.RetryTopic,
+		Desc: lagDesc, Log: log.With("component", "grouplag")})
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	defer lag.Close()
+	if err := reg.Register(lag); err != nil {
+		return fmt.Errorf("start: register lag metric: %w", err)
+	}
 
 	ops := opsserver.New(opsserver.Config{
 		Addr:           cfg.HTTPAddr,
@@ -173,7 +183,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		log:     log,
 		metrics: m,
 		processor: &handoff.Processor{
-			Allocator: allocation.Service{Store: allocator, Inventory: inv},
+			Allocator: allocation.Service{Store: allocator, Inventory: countedInventory{next: inv, fast: m.fastFailures}},
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever
 			// hold orders, so anything else is poison.

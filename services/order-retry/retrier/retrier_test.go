@@ -3,6 +3,7 @@ package retrier_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -431,6 +432,15 @@ func TestShutdownLeavesWaitingRecordsForTheNextRun(t *testing.T) {
 	waitFor(t, 30*time.Second, "every record pending", func() bool {
 		return metric(t, cfg.HTTPAddr, "order_retry_pending_records") == float64(len(msgs))
 	})
+	// Waiting records are fetched but not committed: they are the group's
+	// lag, on whichever partitions they landed.
+	var lag float64
+	for p := range testTopics[retryTopic] {
+		lag += metric(t, cfg.HTTPAddr, fmt.Sprintf(`order_retry_consumer_lag{partition="%d",topic="%s"}`, p, retryTopic))
+	}
+	if lag != float64(len(msgs)) {
+		t.Errorf("consumer lag summed over the partitions = %v with %d records waiting, want %d", lag, len(msgs), len(msgs))
+	}
 	if err := svc.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/allocbatch"
 	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 	"github.com/reeferdlq/reefer-dlq/pkg/opsserver"
@@ -107,7 +108,13 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	// Closed only after the consumer loop returned (kafka-go: a commit
 	// racing with Close can block forever); the stop order guarantees it.
 	stops.push("kafka reader", func(context.Context) error { return reader.Close() })
-	if err := reg.Register(newLagCollector(func() int64 { return reader.Stats().Lag })); err != nil {
+	lag, err := grouplag.New(grouplag.Config{Kafka: cfg.Kafka, Group: cfg.ConsumerGroup, Topic: cfg.OrdersTopic,
+		Desc: lagDesc, Log: log.With("component", "grouplag")})
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	stops.push("lag collector", func(context.Context) error { lag.Close(); return nil })
+	if err := reg.Register(lag); err != nil {
 		return fmt.Errorf("start: register lag metric: %w", err)
 	}
 
@@ -133,7 +140,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		handoff: &handoff.Processor{
 			Allocator: allocation.Service{
 				Store:     batcher,
-				Inventory: timedInventory{next: inv, latency: m.inventory},
+				Inventory: timedInventory{next: inv, latency: m.inventory, fast: m.fastFailures},
 			},
 			Router: &handoff.Router{
 				Writer: writer,

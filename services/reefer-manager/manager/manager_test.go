@@ -3,6 +3,7 @@ package manager_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -127,6 +128,7 @@ func TestInventoryUnavailableHandsOrdersToRetry(t *testing.T) {
 		byKey[string(m.Key)] = m
 	}
 	policy := cfg.BackoffPolicy()
+	fastFailed := 0
 	for _, r := range retries {
 		in, ok := byKey[string(r.Key)]
 		if !ok {
@@ -156,6 +158,7 @@ func TestInventoryUnavailableHandsOrdersToRetry(t *testing.T) {
 		delay := meta.DueAt.Sub(meta.LastFailureAt)
 		lo, hi := time.Duration(float64(policy.Base)*0.9)-time.Millisecond, time.Duration(float64(policy.Base)*1.1)+time.Millisecond
 		if strings.Contains(meta.ErrorMessage, "circuit") {
+			fastFailed++
 			hi = max(hi, 5*time.Second)
 		} else if !strings.Contains(meta.ErrorMessage, "503") {
 			t.Errorf("order %s: error message %q does not say 503", r.Key, meta.ErrorMessage)
@@ -172,6 +175,18 @@ func TestInventoryUnavailableHandsOrdersToRetry(t *testing.T) {
 	}
 	if got := metric(t, cfg, "reefer_manager_records_retried_total"); got != float64(len(produced)) {
 		t.Errorf("records_retried_total = %v, want %d", got, len(produced))
+	}
+	// The calls the open circuit refused, and only those, are fast failures.
+	if got := metric(t, cfg, "reefer_manager_inventory_fast_failures_total"); fastFailed == 0 || got != float64(fastFailed) {
+		t.Errorf("inventory_fast_failures_total = %v; %d retry records say circuit-open (want as many, and some)", got, fastFailed)
+	}
+	// A lag series for every partition of orders (not only the one read
+	// last), and zero once the group committed everything.
+	e.waitAllCommitted(15 * time.Second)
+	for _, p := range partitions("orders") {
+		if got := metric(t, cfg, fmt.Sprintf(`reefer_manager_consumer_lag{partition="%d",topic="orders"}`, p)); got != 0 {
+			t.Errorf("consumer lag of orders partition %d = %v after everything was committed, want 0", p, got)
+		}
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -25,6 +28,7 @@ type metrics struct {
 	processing   *prometheus.HistogramVec
 	inventory    *prometheus.HistogramVec
 	breaker      prometheus.Gauge
+	fastFailures prometheus.Counter
 }
 
 // Circuit-breaker states as gauge values.
@@ -59,12 +63,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"result"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+		fastFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "inventory_fast_failures_total",
+			Help: "Allocations the open circuit refused without calling the inventory (transient circuit-open failures)."}),
 	}
 	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
 		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
 	}
+	build := buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
+		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read())
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.quarantined, m.processing, m.inventory, m.breaker} {
+		m.skipped, m.handoffErrs, m.quarantined, m.processing, m.inventory, m.breaker, m.fastFailures, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -108,6 +116,7 @@ func (m *metrics) setBreakerState(state string) {
 type timedInventory struct {
 	next    allocation.Inventory
 	latency *prometheus.HistogramVec
+	fast    prometheus.Counter
 }
 
 func (t timedInventory) Allocate(ctx context.Context, containerID, orderID string) error {
@@ -117,30 +126,15 @@ func (t timedInventory) Allocate(ctx context.Context, containerID, orderID strin
 	if err != nil {
 		result = "error"
 	}
+	if inventory.FastFailure(err) {
+		t.fast.Inc()
+	}
 	t.latency.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	return err
 }
 
-// lagCollector exports the consumer lag kafka-go's Reader reports. kafka-go
-// computes it for the partition it fetched from last, so with several
-// partitions it is a sample, not a sum; it is still the signal that the
-// service falls behind.
-type lagCollector struct {
-	desc  *prometheus.Desc
-	stats func() int64
-}
-
-func newLagCollector(stats func() int64) *lagCollector {
-	return &lagCollector{
-		desc: prometheus.NewDesc("reefer_manager_consumer_lag",
-			"Records between the reader's position and the end of the partition it read last (kafka-go Reader.Stats().Lag).",
-			nil, nil),
-		stats: stats,
-	}
-}
-
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.stats()))
-}
+// lagDesc names the consumer lag per partition that grouplag exports:
+// the group's committed offset to the end of each partition of orders.
+var lagDesc = prometheus.NewDesc("reefer_manager_consumer_lag",
+	"Records between the group's committed offset and the end of each partition of the orders topic, read from the broker at each scrape (every replica exports every partition: aggregate with max).",
+	grouplag.Labels, nil)
