@@ -3,6 +3,7 @@ package allocbatch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 )
@@ -25,6 +26,7 @@ type Ledger struct {
 	maxBatch int
 	requests chan markRequest
 	done     chan struct{} // closed when Run returns
+	timeout  time.Duration // of each batch and store call; DefaultTimeout
 }
 
 type markRequest struct {
@@ -43,18 +45,25 @@ func NewLedger(store LedgerStore, maxBatch int) *Ledger {
 	}
 }
 
-// Conclusion is the store's Conclusion.
+// Conclusion is the store's Conclusion, within DefaultTimeout.
 func (l *Ledger) Conclusion(ctx context.Context, orderID string) (string, int, bool, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.Conclusion(ctx, orderID)
 }
 
-// Allocation is the store's Allocation.
+// Allocation is the store's Allocation, within DefaultTimeout.
 func (l *Ledger) Allocation(ctx context.Context, orderID string) (string, bool, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.Allocation(ctx, orderID)
 }
 
-// MarkDeadLettered is the store's MarkDeadLettered.
+// MarkDeadLettered is the store's MarkDeadLettered, within
+// DefaultTimeout.
 func (l *Ledger) MarkDeadLettered(ctx context.Context, orderID string, redriveCount int) error {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.MarkDeadLettered(ctx, orderID, redriveCount)
 }
 
@@ -91,7 +100,9 @@ func (l *Ledger) Run(ctx context.Context) {
 		for _, r := range batch {
 			ids = append(ids, r.orderID)
 		}
-		err := l.store.MarkAllocatedBatch(ctx, ids)
+		bctx, cancel := withDeadline(ctx, l.timeout)
+		err := l.store.MarkAllocatedBatch(bctx, ids)
+		cancel()
 		if err != nil {
 			err = fmt.Errorf("mark %d orders allocated: %w", len(ids), err)
 		}
