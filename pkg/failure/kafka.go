@@ -7,6 +7,10 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// ReasonTooLarge is the reason of a record refused for its size, by the
+// writer, the broker or a check before writing.
+const ReasonTooLarge = "record-too-large"
+
 // FromProducer classifies an error returned by a kafka-go Writer's
 // WriteMessages, so that a hand-off that cannot succeed by retrying is
 // told apart from a broker that is briefly away:
@@ -53,7 +57,7 @@ func FromProducer(err error) error {
 		}
 	}
 	if _, ok := errors.AsType[kafka.MessageTooLargeError](cause); ok {
-		return newError(Permanent, "record-too-large", err, 3)
+		return newError(Permanent, ReasonTooLarge, err, 3)
 	}
 	code, ok := errors.AsType[kafka.Error](cause)
 	if !ok {
@@ -61,7 +65,7 @@ func FromProducer(err error) error {
 	}
 	switch code {
 	case kafka.MessageSizeTooLarge, kafka.RecordListTooLarge:
-		return newError(Permanent, "record-too-large", err, 3)
+		return newError(Permanent, ReasonTooLarge, err, 3)
 	case kafka.InvalidRecord, kafka.InvalidMessage, kafka.InvalidMessageSize, kafka.InvalidTimestamp, kafka.UnsupportedForMessageFormat:
 		return newError(Permanent, "record-invalid", err, 3)
 	case kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed,
