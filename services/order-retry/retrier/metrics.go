@@ -39,8 +39,11 @@ const attemptBeyondMax = "beyond-max"
 
 // newMetrics registers the series. pending, running and maxPending read
 // the scheduler's state when /metrics is scraped.
+// metricsNamespace prefixes every series of the service.
+const metricsNamespace = "order_retry"
+
 func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running func() int, maxPending int) (*metrics, error) {
-	const ns = "order_retry"
+	const ns = metricsNamespace
 	m := &metrics{
 		maxAttempts: maxAttempts,
 		consumed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_consumed_total",
@@ -71,7 +74,7 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
 	}
-	for _, reason := range []retrymeta.Reason{retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison} {
+	for _, reason := range retrymeta.Reasons {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
 	for _, c := range []string{handoff.ConclusionAllocated, handoff.ConclusionDeadLettered} {

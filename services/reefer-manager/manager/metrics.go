@@ -9,6 +9,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -29,8 +30,11 @@ type metrics struct {
 // Circuit-breaker states as gauge values.
 var breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 
+// metricsNamespace prefixes every series of the service.
+const metricsNamespace = "reefer_manager"
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns = "reefer_manager"
+	const ns = metricsNamespace
 	// From 100µs (a fast local allocation) to 10s (an inventory timeout).
 	latency := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	m := &metrics{
@@ -57,8 +61,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
 	}
-	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
-		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
+	for _, reason := range retrymeta.Reasons {
+		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
 		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker} {
