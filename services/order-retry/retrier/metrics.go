@@ -27,6 +27,8 @@ type metrics struct {
 	lateness     prometheus.Histogram
 	processing   *prometheus.HistogramVec
 	breaker      prometheus.Gauge
+	// The hand-off's own series (see handoff.Metrics).
+	handoff handoff.Metrics
 }
 
 // Circuit-breaker states as gauge values.
@@ -39,11 +41,8 @@ const attemptBeyondMax = "beyond-max"
 
 // newMetrics registers the series. pending, running and maxPending read
 // the scheduler's state when /metrics is scraped.
-// metricsNamespace prefixes every series of the service.
-const metricsNamespace = "order_retry"
-
 func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running func() int, maxPending int) (*metrics, error) {
-	const ns = metricsNamespace
+	const ns = "order_retry"
 	m := &metrics{
 		maxAttempts: maxAttempts,
 		consumed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_consumed_total",
@@ -73,6 +72,16 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 16)}, []string{"route"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+		handoff: handoff.Metrics{
+			Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "failures_total",
+				Help: "Processing failures handed off to the retry or dead-letter topic, by class: transient, permanent, or config (credentials, schema, redirects: an operator must act)."},
+				[]string{"class"}),
+			Oversize: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "oversize_dead_letters_total",
+				Help: "Records dead-lettered with reason oversize: too large, with their hand-off headers, for the topic they had to go to."}),
+			Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "handoff_blocked",
+				Help: "1 while the hand-off cannot write to the topic for a reason retrying cannot fix (unauthorised, unknown topic, a refused dead letter); its partitions stop until it is fixed."},
+				[]string{"topic"}),
+		},
 	}
 	for _, reason := range retrymeta.Reasons {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
@@ -92,7 +101,7 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			func() float64 { return float64(maxPending) }),
 	}
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
-		m.stale, m.handoffErrs, m.lateness, m.processing, m.breaker) {
+		m.stale, m.handoffErrs, m.lateness, m.processing, m.breaker, m.handoff.Failures, m.handoff.Oversize, m.handoff.Blocked) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

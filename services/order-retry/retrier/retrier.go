@@ -129,10 +129,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		Retry:      cfg.RetryTopic,
 		DeadLetter: cfg.DLQTopic,
 	}
-	hm, err := handoff.NewMetrics(reg, metricsNamespace, topics)
-	if err != nil {
-		return err
-	}
+	hm := &m.handoff
+	hm.Init(topics)
 	// A topic the hand-off cannot write to for a reason retrying cannot
 	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
 	// and a failing readiness check say so.

@@ -25,16 +25,15 @@ type metrics struct {
 	processing   *prometheus.HistogramVec
 	inventory    *prometheus.HistogramVec
 	breaker      prometheus.Gauge
+	// The hand-off's own series (see handoff.Metrics).
+	handoff handoff.Metrics
 }
 
 // Circuit-breaker states as gauge values.
 var breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
 
-// metricsNamespace prefixes every series of the service.
-const metricsNamespace = "reefer_manager"
-
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	const ns = metricsNamespace
+	const ns = "reefer_manager"
 	// From 100µs (a fast local allocation) to 10s (an inventory timeout).
 	latency := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	m := &metrics{
@@ -60,12 +59,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			[]string{"result"}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inventory_circuit_state",
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
+		handoff: handoff.Metrics{
+			Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "failures_total",
+				Help: "Processing failures handed off to the retry or dead-letter topic, by class: transient, permanent, or config (credentials, schema, redirects: an operator must act)."},
+				[]string{"class"}),
+			Oversize: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "oversize_dead_letters_total",
+				Help: "Records dead-lettered with reason oversize: too large, with their hand-off headers, for the topic they had to go to."}),
+			Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "handoff_blocked",
+				Help: "1 while the hand-off cannot write to the topic for a reason retrying cannot fix (unauthorised, unknown topic, a refused dead letter); its partitions stop until it is fixed."},
+				[]string{"topic"}),
+		},
 	}
 	for _, reason := range retrymeta.Reasons {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker} {
+		m.skipped, m.handoffErrs, m.processing, m.inventory, m.breaker,
+		m.handoff.Failures, m.handoff.Oversize, m.handoff.Blocked} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
