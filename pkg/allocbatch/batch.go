@@ -19,11 +19,12 @@ const DefaultMaxBatch = 128
 // drops packets, a lock held forever) must turn into a transient failure,
 // so that the order goes to the retry topic, instead of freezing every
 // allocation behind it. It is above the server-side statement_timeout
-// reeferstore sets on Postgres (5s), so a slow statement ends with the
-// server's clearer error first, and well above a healthy batch (a few
-// milliseconds). A caller waits at most for the batch that runs when it
-// arrives plus its own: 2 x DefaultTimeout.
-const DefaultTimeout = 10 * time.Second
+// reeferstore sets on Postgres (10s), so a slow statement ends with the
+// server's clearer error first, and above its connect_timeout (15s), so a
+// batch that must open a connection on a busy machine is not cut short;
+// a healthy batch takes milliseconds. A caller waits at most for the batch
+// that runs when it arrives plus its own: 2 x DefaultTimeout = 40s.
+const DefaultTimeout = 20 * time.Second
 
 // ErrStopped is returned to callers that ask after Run has returned. It is
 // transient, like any unavailable dependency; a service stops its

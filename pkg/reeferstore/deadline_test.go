@@ -47,7 +47,7 @@ func TestOpenGivesUpOnAServerThatNeverAnswers(t *testing.T) {
 		}
 		done <- result{err, time.Since(start)}
 	}()
-	// connect_timeout is 5s; a minute leaves room for a loaded machine
+	// connect_timeout is 15s; a minute leaves room for a loaded machine
 	// and still fails a start that waits for ever.
 	select {
 	case r := <-done:

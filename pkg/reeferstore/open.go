@@ -71,16 +71,20 @@ var sqliteDefaults = []struct{ key, value, pragma string }{
 //   - idle_in_transaction_session_timeout (ms): a session that opened a
 //     transaction and went silent, holding its locks for everyone else.
 //
+// The values are generous: a connection's SCRAM handshake alone can take
+// seconds on a saturated machine, and a timeout that fires on a healthy
+// but busy database turns load into failures.
+//
 // A server that stops answering mid-statement (paused, or a network path
 // that drops packets) trips none of these: the client's deadline does
 // that (allocbatch bounds every batch and store call). The client's
 // deadline is longer than statement_timeout, so a merely slow statement
 // ends with the server's clearer error (SQLSTATE 57014, transient).
 var postgresDefaults = []struct{ key, value string }{
-	{"connect_timeout", "5"},
-	{"statement_timeout", "5000"},
-	{"lock_timeout", "5000"},
-	{"idle_in_transaction_session_timeout", "30000"},
+	{"connect_timeout", "15"},
+	{"statement_timeout", "10000"},
+	{"lock_timeout", "10000"},
+	{"idle_in_transaction_session_timeout", "60000"},
 }
 
 // Store is the reefer fleet and its allocations in a SQL database.
