@@ -132,9 +132,10 @@ func (l Letter) DeadLetteredAt() time.Time {
 }
 
 // Transient reports whether the failure that dead-lettered the record was
-// transient: retrying may help once the backend is healthy again.
+// transient or config: retrying may help once the backend is healthy, or
+// its configuration fixed, again.
 func (l Letter) Transient() bool {
-	return l.Malformed == "" && l.Meta.ErrorClass == failure.Transient
+	return l.Malformed == "" && (l.Meta.ErrorClass == failure.Transient || l.Meta.ErrorClass == failure.Config)
 }
 
 // Position names a record of the dead-letter topic by partition and offset,

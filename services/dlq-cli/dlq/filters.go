@@ -27,7 +27,7 @@ func addFilterFlags(cmd *cobra.Command, status filter.Status) *filterFlags {
 	fs := cmd.Flags()
 	fs.StringVar(&ff.orderID, "order-id", "", "only this order")
 	fs.StringVar(&ff.reason, "reason", "", "only this dead-letter reason: max-attempts, permanent-error or poison")
-	fs.StringVar(&ff.errorClass, "error-class", "", "only this error class: transient or permanent")
+	fs.StringVar(&ff.errorClass, "error-class", "", "only this error class: transient, permanent or config")
 	fs.StringVar(&ff.contains, "contains", "", "only letters whose error message or value contains TEXT (any case)")
 	fs.StringVar(&ff.since, "since", "", "dead-lettered at or after: RFC 3339 or a duration ago (2h, 3d)")
 	fs.StringVar(&ff.until, "until", "", "dead-lettered before: RFC 3339 or a duration ago (2h, 3d)")
@@ -35,8 +35,8 @@ func addFilterFlags(cmd *cobra.Command, status filter.Status) *filterFlags {
 	fs.Int64Var(&ff.fromOffset, "from-offset", 0, "skip offsets below this one")
 	fs.IntVar(&ff.limit, "limit", 0, "at most this many letters (0: no limit)")
 	fs.StringVar(&ff.status, "status", string(status), "pending, resolved or all")
-	_ = cmd.RegisterFlagCompletionFunc("reason", fixedCompletions("max-attempts", "permanent-error", "poison"))
-	_ = cmd.RegisterFlagCompletionFunc("error-class", fixedCompletions("transient", "permanent"))
+	_ = cmd.RegisterFlagCompletionFunc("reason", fixedCompletions("max-attempts", "permanent-error", "poison", "oversize"))
+	_ = cmd.RegisterFlagCompletionFunc("error-class", fixedCompletions("transient", "permanent", "config"))
 	_ = cmd.RegisterFlagCompletionFunc("status", fixedCompletions("pending", "resolved", "all"))
 	return ff
 }
