@@ -13,6 +13,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
@@ -144,6 +145,11 @@ func (s Stage) Validate() error {
 // minMessageBytes is the smallest MAX_MESSAGE_BYTES accepted: a dead
 // letter's headers alone take up to ~6 KiB.
 const minMessageBytes = 16 << 10
+
+// Topics names the topics the stage writes to, for handoff.Router.
+func (s Stage) Topics() handoff.Topics {
+	return handoff.Topics{Orders: s.OrdersTopic, Containers: s.ContainersTopic, Retry: s.RetryTopic, DeadLetter: s.DLQTopic}
+}
 
 // TopicMaxMessageBytes is the max.message.bytes of every topic the stage
 // writes to, for handoff.Router.MaxMessageBytes.

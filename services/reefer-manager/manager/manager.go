@@ -100,12 +100,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		return fmt.Errorf("start: %w", err)
 	}
 	stops.push("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
-	topics := handoff.Topics{
-		Orders:     cfg.OrdersTopic,
-		Containers: cfg.ContainersTopic,
-		Retry:      cfg.RetryTopic,
-		DeadLetter: cfg.DLQTopic,
-	}
+	topics := cfg.Topics()
 	hm := &m.handoff
 	hm.Init(topics)
 	// A topic the hand-off cannot write to for a reason retrying cannot
