@@ -166,7 +166,8 @@ func checkComposeServices(t *testing.T, p compose.Project) {
 	// The two consumers must agree on everything they share.
 	rm, or := p.Services["reefer-manager"].Env(), p.Services["order-retry"].Env()
 	for _, k := range []string{"KAFKA_BROKERS", "DATABASE_URL", "INVENTORY_URL", "ORDERS_TOPIC", "CONTAINERS_TOPIC", "RETRY_TOPIC", "DLQ_TOPIC",
-		"RETRY_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_JITTER_FRACTION", "REEFER_FLEET_SIZE"} {
+		"RETRY_MAX_ATTEMPTS", "RETRY_BASE_DELAY", "RETRY_MAX_DELAY", "RETRY_JITTER", "RETRY_JITTER_FRACTION", "REEFER_FLEET_SIZE",
+		"MAX_MESSAGE_BYTES", "DLQ_MAX_MESSAGE_BYTES"} {
 		if rm[k] != or[k] {
 			t.Errorf("%s differs: reefer-manager %q, order-retry %q", k, rm[k], or[k])
 		}
@@ -276,6 +277,7 @@ func checkComposeKafka(t *testing.T, p compose.Project) {
 
 	init := p.Services["topic-init"].Env()
 	checkTopics(t, init["TOPICS"])
+	checkMessageLimits(t, init["TOPICS"], p.Services["reefer-manager"].Env())
 	wantRF := "1"
 	if slices.Contains(p.Profiles, "cluster") {
 		wantRF = "3" // composeEnv, as make up sets it

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -100,6 +101,62 @@ func checkTopics(t *testing.T, value string) {
 	if p := got[resolution.TopicFor(dlq.DefaultTopic)].configs["cleanup.policy"]; p != "compact" {
 		t.Errorf("TOPICS: %s cleanup.policy=%q: want compact, as the dlq CLI creates it", resolution.TopicFor(dlq.DefaultTopic), p)
 	}
+}
+
+// checkMessageLimits checks the topics' max.message.bytes (Kafka's
+// 1048588 where TOPICS sets none) against each other and against what the
+// services are told (pipeline, their environment): the dead-letter topic
+// must take larger records than the topics it receives from, with room
+// for the dead-letter headers (up to ~6 KiB; asked: 64 KiB), or a record
+// near the limit reaches the dead-letter topic cut (reason oversize); and
+// MAX_MESSAGE_BYTES / DLQ_MAX_MESSAGE_BYTES must say what the topics
+// take, or the services' size checks are wrong.
+func checkMessageLimits(t *testing.T, topics string, pipeline map[string]string) {
+	t.Helper()
+	const headroom = 64 << 10
+	got := parseTopics(t, topics)
+	limit := func(name string) int {
+		v, ok := got[name].configs["max.message.bytes"]
+		if !ok {
+			return 1048588
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Errorf("TOPICS: %s max.message.bytes=%q: want a whole number", name, v)
+		}
+		return n
+	}
+	dlqLimit := limit(dlq.DefaultTopic)
+	largest := 0
+	for _, name := range []string{"orders", "order-retries"} {
+		largest = max(largest, limit(name))
+		if v := pipeline["MAX_MESSAGE_BYTES"]; v != strconv.Itoa(limit(name)) {
+			t.Errorf("MAX_MESSAGE_BYTES=%q, but TOPICS gives %s max.message.bytes %d", v, name, limit(name))
+		}
+	}
+	if dlqLimit < largest+headroom {
+		t.Errorf("TOPICS: %s max.message.bytes %d: want at least %d, the largest of orders and order-retries (%d) plus %d for the dead-letter headers",
+			dlq.DefaultTopic, dlqLimit, largest+headroom, largest, headroom)
+	}
+	if v := pipeline["DLQ_MAX_MESSAGE_BYTES"]; v != strconv.Itoa(dlqLimit) {
+		t.Errorf("DLQ_MAX_MESSAGE_BYTES=%q, but TOPICS gives %s max.message.bytes %d", v, dlq.DefaultTopic, dlqLimit)
+	}
+}
+
+// readEnvFile reads a KEY=VALUE file such as a kustomize env file.
+func readEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // port returns the port of a host:port address.

@@ -353,6 +353,7 @@ func checkTopicInitJob(t *testing.T, o overlay, objs []kube.Object, job *batchv1
 	c := spec.Containers[0]
 	env := containerEnv(t, objs, o, spec, c)
 	checkTopics(t, env["TOPICS"])
+	checkMessageLimits(t, env["TOPICS"], readEnvFile(t, repo(t, "deployments", "k8s", "base", "pipeline.env")))
 	if env["REPLICATION_FACTOR"] != o.topicInit {
 		t.Errorf("topic-init: REPLICATION_FACTOR=%s, want %s", env["REPLICATION_FACTOR"], o.topicInit)
 	}

@@ -3,6 +3,7 @@ package allocbatch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
@@ -24,6 +25,7 @@ type Allocator struct {
 	maxBatch int
 	requests chan allocationRequest
 	done     chan struct{} // closed when Run returns
+	timeout  time.Duration // of each batch; DefaultTimeout
 }
 
 type allocationRequest struct {
@@ -84,6 +86,8 @@ func (a *Allocator) Run(ctx context.Context) {
 func (a *Allocator) Done() <-chan struct{} { return a.done }
 
 func (a *Allocator) allocate(ctx context.Context, batch []allocationRequest) {
+	ctx, cancel := withDeadline(ctx, a.timeout)
+	defer cancel()
 	if len(batch) == 1 {
 		id, err := a.store.Allocate(ctx, batch[0].req.OrderID, batch[0].req.Quantity)
 		batch[0].reply <- allocationReply{id, err}

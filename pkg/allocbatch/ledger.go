@@ -3,6 +3,7 @@ package allocbatch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
@@ -27,6 +28,7 @@ type Ledger struct {
 	maxBatch int
 	requests chan markRequest
 	done     chan struct{} // closed when Run returns
+	timeout  time.Duration // of each batch and store call; DefaultTimeout
 }
 
 type markRequest struct {
@@ -50,18 +52,24 @@ func NewLedger(store LedgerStore, maxBatch int) *Ledger {
 	}
 }
 
-// DeadLetter is the store's DeadLetter.
+// DeadLetter is the store's DeadLetter, within DefaultTimeout.
 func (l *Ledger) DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.DeadLetter(ctx, orderID, claim)
 }
 
-// Reopen is the store's Reopen.
+// Reopen is the store's Reopen, within DefaultTimeout.
 func (l *Ledger) Reopen(ctx context.Context, orderID string, generation int) (bool, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.Reopen(ctx, orderID, generation)
 }
 
-// Order is the store's Order.
+// Order is the store's Order, within DefaultTimeout.
 func (l *Ledger) Order(ctx context.Context, orderID string) (allocation.Order, bool, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
 	return l.store.Order(ctx, orderID)
 }
 
@@ -99,7 +107,9 @@ func (l *Ledger) Run(ctx context.Context) {
 		for _, r := range batch {
 			reservations = append(reservations, r.reservation)
 		}
-		won, err := l.store.MarkAllocatedBatch(ctx, reservations)
+		bctx, cancel := withDeadline(ctx, l.timeout)
+		won, err := l.store.MarkAllocatedBatch(bctx, reservations)
+		cancel()
 		if err != nil {
 			err = fmt.Errorf("mark %d orders allocated: %w", len(reservations), err)
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -110,12 +111,86 @@ func AcceptedForm(t reflect.Type) string {
 	return fmt.Sprintf("a value of type %s", t)
 }
 
-// RedactURL hides the password of a URL (postgres://user:xxxxx@host/db).
-// Values that are not URLs with credentials are returned unchanged.
+// RedactURL hides every password a connection string carries, whatever
+// its form, so that it can be logged or put in an error:
+//
+//	postgres://user:secret@host/db          -> postgres://user:xxxxx@host/db
+//	postgres://user:p%ss@host/db (unparsable) -> postgres://user:xxxxx@host/db
+//	postgres://user:p#ss@host/db (a '#')    -> postgres://user:xxxxx@host/db
+//	postgres://host/db?password=secret      -> postgres://host/db?password=xxxxx
+//	host=db user=u password='s e c' dbname=x -> host=db user=u password=xxxxx dbname=x
+//
+// It does not need the string to parse: a URL that fails to parse is the
+// one most likely to be printed in an error. The userinfo password runs
+// from the first ':' after "://" to the last '@' (a password may hold
+// '#', '?' or '/'); a rare '@' later in the string makes it hide more
+// than the password, never less. Strings without credentials are
+// returned unchanged. Use it for every DATABASE_URL (and any other
+// URL-valued setting) that reaches a log line or an error; [RedactText]
+// cleans a text, such as a driver's error, that may echo one.
 func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	out, _ := redact(s)
+	return out
+}
+
+// RedactText returns text with connURL, and every password connURL
+// carries (as written and percent-decoded), replaced by their redacted
+// form: for an error message of a driver that echoes the connection
+// string it was given. A password shorter than 4 characters is only
+// hidden as part of the URL, since replacing, say, every "pw" in a
+// message would garble it without protecting much.
+func RedactText(text, connURL string) string {
+	if connURL == "" {
+		return text
 	}
-	return u.Redacted()
+	redacted, secrets := redact(connURL)
+	text = strings.ReplaceAll(text, connURL, redacted)
+	for _, secret := range secrets {
+		variants := []string{secret}
+		if v, err := url.PathUnescape(secret); err == nil {
+			variants = append(variants, v)
+		}
+		if v, err := url.QueryUnescape(secret); err == nil {
+			variants = append(variants, v)
+		}
+		for _, v := range variants {
+			if len(v) >= 4 {
+				text = strings.ReplaceAll(text, v, redactedMask)
+			}
+		}
+	}
+	// A driver may also echo the settings it parsed (password=...).
+	return passwordParam.ReplaceAllString(text, "${1}"+redactedMask)
+}
+
+// redactedMask replaces a password, as url.URL.Redacted does.
+const redactedMask = "xxxxx"
+
+// passwordParam finds password=value in a query string or a key=value
+// connection string; the value may be single-quoted (libpq's form).
+var passwordParam = regexp.MustCompile(`(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)`)
+
+// redact returns s with its passwords masked, and the passwords it found.
+func redact(s string) (string, []string) {
+	var secrets []string
+	out := s
+	if i := strings.Index(out, "://"); i >= 0 {
+		rest := out[i+3:]
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			userinfo := rest[:at]
+			if c := strings.IndexByte(userinfo, ':'); c >= 0 && c+1 < len(userinfo) {
+				secrets = append(secrets, userinfo[c+1:])
+				out = out[:i+3] + userinfo[:c+1] + redactedMask + rest[at:]
+			}
+		}
+	}
+	out = passwordParam.ReplaceAllStringFunc(out, func(m string) string {
+		sub := passwordParam.FindStringSubmatch(m)
+		if sub[2] == "" {
+			return m
+		}
+		secrets = append(secrets, strings.Trim(sub[2], "'"))
+		return sub[1] + redactedMask
+	})
+	return out, secrets
 }

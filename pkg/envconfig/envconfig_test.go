@@ -115,10 +115,37 @@ func TestRedactURL(t *testing.T) {
 		{"sqlite:/var/lib/reefers.db", "sqlite:/var/lib/reefers.db"},
 		{"http://inventory:8081", "http://inventory:8081"},
 		{"", ""},
+		// The forms that url.Parse cannot read, or reads without a password.
+		{"postgres://u:p%ss@h/db", "postgres://u:xxxxx@h/db"},
+		{"postgres://u:p#ss@h:5432/db", "postgres://u:xxxxx@h:5432/db"},
+		{"postgres://u:p@s/s?w@h/db", "postgres://u:xxxxx@h/db"},
+		{"postgres://u@h/db?sslmode=disable&password=s3cret&x=1", "postgres://u@h/db?sslmode=disable&password=xxxxx&x=1"},
+		{"postgres://h/db?PASSWORD=s3cret", "postgres://h/db?PASSWORD=xxxxx"},
+		{"host=h user=u password=s3cret dbname=db", "host=h user=u password=xxxxx dbname=db"},
+		{"host=h password = 'with space' dbname=db", "host=h password = xxxxx dbname=db"},
+		{"host=h sslpassword=keypass", "host=h sslpassword=xxxxx"},
 	}
 	for _, tt := range tests {
 		if got := envconfig.RedactURL(tt.in); got != tt.want {
 			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A driver's error may echo the connection string, or a part of it.
+func TestRedactTextHidesTheURLAndItsPasswords(t *testing.T) {
+	const dsn = "postgres://u:p%40ss-word@h/db?password=q-secret"
+	text := `cannot parse "postgres://u:p%40ss-word@h/db?password=q-secret": user p@ss-word, password=q-secret; again q-secret`
+	got := envconfig.RedactText(text, dsn)
+	for _, secret := range []string{"p%40ss-word", "p@ss-word", "q-secret"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("RedactText left %q in %q", secret, got)
+		}
+	}
+	if !strings.Contains(got, "postgres://u:xxxxx@h/db") {
+		t.Errorf("RedactText(%q) = %q, want the redacted URL in it", text, got)
+	}
+	if got := envconfig.RedactText("short pw", "postgres://u:pw@h/db"); got != "short pw" {
+		t.Errorf("a short password must not garble the text: %q", got)
 	}
 }

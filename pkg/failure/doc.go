@@ -1,5 +1,5 @@
-// Package failure classifies errors as transient or permanent, the one
-// decision the retry + dead-letter pattern turns on.
+// Package failure classifies errors as transient, permanent or config, the
+// one decision the retry + dead-letter pattern turns on.
 //
 // # Why classify
 //
@@ -11,6 +11,17 @@
 // so it goes straight to the dead-letter topic, where an operator can look at
 // it, fix it and redrive it.
 //
+// A config failure (an inventory answering 401, 403 or a redirect, a
+// database refusing the credentials or missing a table, a topic the
+// broker does not authorise) is neither: the record is fine and so is the
+// dependency, but the deployment is wrong, and every record fails alike
+// until an operator fixes it. Dead-lettering each one as permanent would
+// empty the input into the dead-letter topic during a credential
+// rotation; so config failures are retried with back-off like transient
+// ones (a record is dead-lettered only when its attempts run out, reason
+// max-attempts), counted apart so that an alert names the cause, and
+// they open a circuit breaker.
+//
 // # How
 //
 // Code that knows the nature of a failure says so where it happens, with
@@ -21,9 +32,12 @@
 // created, because the dead-letter record carries one for the operator.
 //
 // [FromHTTPStatus] and [FromTransport] translate the two ways an HTTP call
-// fails: a status code (5xx, 408 and 429 are transient; other 4xx are
-// permanent) and an error from http.Client.Do (timeouts, refused and reset
-// connections, EOF are transient).
+// fails: a status code (only 2xx is success; 3xx, 401, 403 and 407 are
+// config; 5xx, 408 and 429 are transient; other 4xx are permanent) and an
+// error from http.Client.Do (timeouts, refused and reset connections, EOF
+// are transient). [FromProducer] translates a Kafka producer's error: a
+// record too large or invalid is permanent, an unauthorised write or an
+// unknown topic is config, the rest transient.
 //
 // # Unknown errors are transient
 //

@@ -19,13 +19,25 @@ import (
 // Class says whether retrying can help.
 type Class string
 
-// The two classes.
+// The three classes.
 const (
 	// Transient failures may succeed later: retry with backoff.
 	Transient Class = "transient"
 	// Permanent failures fail the same way every time: dead-letter now.
 	Permanent Class = "permanent"
+	// Config failures say that the deployment, not the record, is wrong:
+	// a credential the other side refuses (HTTP 401/403, SQLSTATE class
+	// 28), a schema that does not match (SQLSTATE class 42), a redirect
+	// where an API was expected, a topic the broker does not authorise.
+	// Every record fails the same way until an operator fixes it, and
+	// then every record succeeds: retry with backoff (never dead-letter
+	// at the first attempt), count them apart so an alert can say "fix
+	// the configuration", and let a circuit breaker open on them.
+	Config Class = "config"
 )
+
+// Classes lists every class, for metric labels and header validation.
+var Classes = []Class{Transient, Permanent, Config}
 
 // maxFrames bounds the captured stack; the dead-letter header keeps 4 KiB
 // of it anyway.
@@ -58,6 +70,19 @@ func NewTransient(reason string, err error) *Error {
 // captures the caller's stack.
 func NewPermanent(reason string, err error) *Error {
 	return newError(Permanent, reason, err, 3)
+}
+
+// NewConfig returns a configuration failure with reason, wrapping err, and
+// captures the caller's stack.
+func NewConfig(reason string, err error) *Error {
+	return newError(Config, reason, err, 3)
+}
+
+// New returns a failure of class c with reason, wrapping err, and captures
+// the caller's stack. Use it to re-create a failure of a class known only
+// at run time (for example after rewriting its message).
+func New(c Class, reason string, err error) *Error {
+	return newError(c, reason, err, 3)
 }
 
 // newError captures the stack from skip frames above callers: 3 skips
@@ -95,14 +120,17 @@ func ClassOf(err error) Class {
 	if err == nil {
 		return ""
 	}
-	if e, ok := errors.AsType[*Error](err); ok && e.Class == Permanent {
-		return Permanent
+	if e, ok := errors.AsType[*Error](err); ok && (e.Class == Permanent || e.Class == Config) {
+		return e.Class
 	}
 	return Transient
 }
 
 // IsPermanent reports whether err is classified permanent.
 func IsPermanent(err error) bool { return ClassOf(err) == Permanent }
+
+// IsConfig reports whether err is classified config.
+func IsConfig(err error) bool { return ClassOf(err) == Config }
 
 // ReasonOf returns the reason of the first *Error in the chain, otherwise a
 // reason derived from well-known errors ("timeout", "connection-refused",
@@ -148,18 +176,37 @@ func StackOf(err error) string {
 	return formatStack(callers(2))
 }
 
-// FromHTTPStatus classifies an HTTP response status. It returns nil for
-// 1xx-3xx; a transient *Error for 5xx, 408 and 429 (with RetryAfter from
-// the Retry-After header, delta-seconds or HTTP date, relative to now); a
-// permanent *Error for every other 4xx; and a transient *Error for a status
-// outside 100-599, which only a broken server sends. The reason is
-// "http-<code>".
+// FromHTTPStatus classifies an HTTP response status. Only 2xx is success
+// (nil). The rest:
+//
+//   - 3xx is config: the client does not follow redirects, so a redirect
+//     (a moved API, a proxy sending us to a login page) and a 304 to a
+//     write mean the request did not happen, and the base URL or the
+//     proxy is what is wrong;
+//   - 401, 403 and 407 are config: the credential is refused, for every
+//     request alike, until an operator fixes it;
+//   - 5xx, 408 and 429 are transient, with RetryAfter from the
+//     Retry-After header (delta-seconds or HTTP date, relative to now);
+//   - every other 4xx is permanent;
+//   - 1xx (which net/http only returns when something is broken) and a
+//     status outside 100-599 are transient.
+//
+// The reason is "http-<code>".
 func FromHTTPStatus(status int, header http.Header, now time.Time) error {
-	if status >= 100 && status < 400 {
+	if status >= 200 && status < 300 {
 		return nil
 	}
 	reason := "http-" + strconv.Itoa(status)
 	cause := fmt.Errorf("unexpected status %d %s", status, http.StatusText(status))
+	switch {
+	case status >= 300 && status < 400:
+		if loc := header.Get("Location"); loc != "" {
+			cause = fmt.Errorf("unexpected status %d %s to %.200q (redirects are not followed)", status, http.StatusText(status), loc)
+		}
+		return newError(Config, reason, cause, 3)
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusProxyAuthRequired:
+		return newError(Config, reason, cause, 3)
+	}
 	if status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests {
 		return newError(Permanent, reason, cause, 3)
 	}
@@ -187,15 +234,19 @@ func FromTransport(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	reason, ok := knownTransient(err)
-	if !ok {
-		if _, dns := errors.AsType[*net.DNSError](err); dns {
-			reason = "dns"
-		} else {
-			reason = "transport"
-		}
+	return newError(Transient, transportReason(err), err, 3)
+}
+
+// transportReason names a transport failure for FromTransport and
+// FromProducer.
+func transportReason(err error) string {
+	if reason, ok := knownTransient(err); ok {
+		return reason
 	}
-	return newError(Transient, reason, err, 3)
+	if _, dns := errors.AsType[*net.DNSError](err); dns {
+		return "dns"
+	}
+	return "transport"
 }
 
 // knownTransient recognises the standard errors that mean "try again

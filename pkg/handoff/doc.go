@@ -16,6 +16,7 @@
 //	used up                         x-dlq-reason max-attempts
 //	permanent failure               ... x-dlq-reason permanent-error                 RouteDeadLetter
 //	undecodable record, bad headers ... x-dlq-reason poison                          RouteDeadLetter
+//	too large for where it must go  ... x-dlq-reason oversize, value cut to fit      RouteDeadLetter
 //
 // plus RouteSkipped for events of other types, which need no record at
 // all. The two business outcomes are events (CloudEvents with ids derived
@@ -23,6 +24,23 @@
 // that a redelivery produces); the three failure outcomes forward the
 // original record unchanged with headers that say what happened (see
 // package retrymeta and docs/contract.md).
+//
+// A config failure (401, 403, a redirect, a refused database password or a
+// schema mismatch) takes the transient rows: it is retried, never
+// dead-lettered at its first attempt (see package failure).
+//
+// # Nothing retrying cannot fix blocks a partition
+//
+// A record that is too large, with its new headers, for the topic it must
+// go to would be refused by the broker on every retry, and its partition
+// would never commit again. [Router] checks each forwarded record against
+// [Router.MaxMessageBytes] before writing (and treats the broker's
+// MESSAGE_TOO_LARGE the same way) and dead-letters it with reason
+// oversize: x-dlq-original-size and as much of the value as the
+// dead-letter topic takes. A topic that cannot be written at all for a
+// reason retrying cannot fix (not authorised, unknown, a refused dead
+// letter) is reported by a [Blockage]: an ERROR log naming it, a failing
+// readiness check, the handoff_blocked gauge ([Metrics]).
 //
 // # Commit after hand-off
 //

@@ -32,6 +32,11 @@ type Topics struct {
 	DeadLetter string // failed records that will not
 }
 
+// minMaxMessageBytes is the smallest max.message.bytes a Router accepts:
+// the retry and dead-letter headers (message and stack capped at 1 and 4
+// KiB) must fit with room to spare.
+const minMaxMessageBytes = 16 << 10
+
 // Route says where a record went.
 type Route string
 
@@ -94,6 +99,26 @@ type Router struct {
 	// Now returns the current time; nil means time.Now. Inject a fixed
 	// clock in tests.
 	Now func() time.Time
+
+	// MaxMessageBytes is each topic's max.message.bytes, the largest
+	// record batch the broker accepts on it; a topic not in the map has
+	// retrymeta.DefaultMaxMessageBytes (Kafka's default). The Router
+	// checks every forwarded record against it before writing: a record
+	// too large for the retry topic, or for the dead-letter topic, is
+	// dead-lettered with reason oversize (see Fail) instead of being
+	// refused by the broker on every retry, which would block its
+	// partition for good.
+	MaxMessageBytes map[string]int
+	// DeadLetterWriter, when set, writes the dead letters; nil means
+	// Writer. The dead-letter topic should accept larger records than the
+	// others (a dead letter is its record plus up to ~6 KiB of headers);
+	// give it its own writer so that each writer's BatchBytes can match
+	// its topics' max.message.bytes (see retrymeta.RecordSize).
+	DeadLetterWriter Writer
+	// Blockage, when set, learns the outcome of every write, so that a
+	// topic the Router cannot write to for a reason retrying cannot fix
+	// (see Blockage) is reported instead of retried in silence.
+	Blockage *Blockage
 }
 
 // Validate reports every missing or invalid field.
@@ -118,6 +143,11 @@ func (r *Router) Validate() error {
 	}
 	if err := r.Policy.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for topic, n := range r.MaxMessageBytes {
+		if n < minMaxMessageBytes {
+			errs = append(errs, fmt.Errorf("MaxMessageBytes[%q] = %d: want at least %d (a dead letter's headers alone take up to ~6 KiB)", topic, n, minMaxMessageBytes))
+		}
 	}
 	if len(errs) == 0 {
 		return nil
@@ -150,7 +180,7 @@ func (r *Router) Emit(ctx context.Context, in kafka.Message, res allocation.Resu
 	if err != nil {
 		return d, fmt.Errorf("emit order %s: %w", res.OrderID, err)
 	}
-	if err := r.Writer.WriteMessages(ctx, msgs...); err != nil {
+	if err := r.write(ctx, r.Writer, msgs...); err != nil {
 		return d, fmt.Errorf("emit %s events of order %s: %w", res.Outcome, res.OrderID, err)
 	}
 	return d, nil
@@ -216,7 +246,13 @@ const (
 //
 // prev is the retry metadata the record arrived with (the zero Meta for a
 // record read from the orders topic). The record's key and value are
-// forwarded unchanged.
+// forwarded unchanged, with one exception: a record that is too large,
+// with its new headers, for the topic it must go to (MaxMessageBytes, or
+// the broker's refusal) is dead-lettered with reason oversize, carrying
+// x-dlq-original-size and as much of its value as the dead-letter topic
+// accepts; and a record the retry topic refuses as invalid is
+// dead-lettered with reason permanent-error. Either way the Decision says
+// so, and the record's partition moves on.
 func (r *Router) Fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta, err error) (Decision, error) {
 	if err == nil {
 		return Decision{}, errors.New("hand off failure: nil error")
@@ -235,7 +271,7 @@ type failurePlan struct {
 }
 
 func (p failurePlan) write(ctx context.Context) (Decision, error) {
-	return p.decision, p.r.forward(ctx, p.in, p.topic, p.meta)
+	return p.r.forward(ctx, p.in, p.decision, p.topic, p.meta)
 }
 
 // planFailure decides where a failed record goes (see Fail); err is not nil.
@@ -278,7 +314,7 @@ func (r *Router) Poison(ctx context.Context, in kafka.Message, prev retrymeta.Me
 	meta := r.failureMeta(in, prev, err, now)
 	meta.ErrorClass = failure.Permanent
 	d := Decision{Route: RouteDeadLetter, Reason: retrymeta.Poison, Attempt: meta.Attempt, Err: err}
-	return d, r.forward(ctx, in, r.Topics.DeadLetter, deadLetter(meta, retrymeta.Poison, err, now))
+	return r.forward(ctx, in, d, r.Topics.DeadLetter, deadLetter(meta, retrymeta.Poison, err, now))
 }
 
 // failureMeta is the retry metadata after one more failed attempt. It
@@ -327,19 +363,116 @@ func deadLetter(m retrymeta.Meta, reason retrymeta.Reason, err error, now time.T
 }
 
 // forward writes the input record, key and value untouched, to topic with
-// its headers rewritten from meta. The input's other headers (traceparent
-// among them) travel along.
-func (r *Router) forward(ctx context.Context, in kafka.Message, topic string, meta retrymeta.Meta) error {
-	out := kafka.Message{
+// its headers rewritten from meta, and returns d, the decision it carries
+// out. The input's other headers (traceparent among them) travel along.
+//
+// A record that retrying cannot write does not block its partition: too
+// large for topic, it is dead-lettered as oversize; refused by the retry
+// topic as invalid, it is dead-lettered as permanent-error. The returned
+// Decision then says where it really went.
+func (r *Router) forward(ctx context.Context, in kafka.Message, d Decision, topic string, meta retrymeta.Meta) (Decision, error) {
+	out := record(in, topic, meta)
+	err := r.checkSize(out)
+	if err == nil {
+		err = r.write(ctx, r.writerFor(topic), out)
+	}
+	switch {
+	case err == nil:
+		return d, nil
+	case failure.ReasonOf(err) == failure.ReasonTooLarge:
+		return r.oversize(ctx, in, d, meta, err)
+	case topic != r.Topics.DeadLetter && failure.IsPermanent(err):
+		now := r.now()
+		m := meta
+		m.ErrorClass, m.ErrorMessage, m.DueAt = failure.Permanent, err.Error(), time.Time{}
+		d = Decision{Route: RouteDeadLetter, Reason: retrymeta.PermanentError, OrderID: d.OrderID, Attempt: d.Attempt, Err: err}
+		return r.forward(ctx, in, d, r.Topics.DeadLetter, deadLetter(m, retrymeta.PermanentError, err, now))
+	}
+	return d, fmt.Errorf("hand off record %s to %s: %w", coordinates(in), topic, err)
+}
+
+// oversize dead-letters a record that is too large for where it had to go
+// (tooLarge says why): reason oversize, x-dlq-original-size the size of
+// its value, and as much of the value as the dead-letter topic takes. The
+// other headers are those of meta: the processing failure it had, its
+// attempts, its original coordinates. Should the dead-letter topic refuse
+// even that for its size (its real max.message.bytes is below what
+// MaxMessageBytes says), the value is dropped and only the headers go.
+func (r *Router) oversize(ctx context.Context, in kafka.Message, d Decision, meta retrymeta.Meta, tooLarge error) (Decision, error) {
+	m := deadLetter(meta, retrymeta.Oversize, cmpErr(d.Err, tooLarge), r.now())
+	m.DueAt = time.Time{}
+	m.OriginalSize = len(in.Value)
+	d = Decision{Route: RouteDeadLetter, Reason: retrymeta.Oversize, OrderID: d.OrderID, Attempt: d.Attempt, Err: cmpErr(d.Err, tooLarge)}
+
+	topic := r.Topics.DeadLetter
+	out := record(in, topic, m)
+	if over := retrymeta.RecordSize(out) - r.maxRecordSize(topic); over > 0 {
+		out.Value = out.Value[:max(len(out.Value)-over, 0)]
+	}
+	w := r.writerFor(topic)
+	err := r.write(ctx, w, out)
+	if failure.ReasonOf(err) == failure.ReasonTooLarge && len(out.Value) > 0 {
+		out.Value = out.Value[:0]
+		err = r.write(ctx, w, out)
+	}
+	if err != nil {
+		return d, fmt.Errorf("dead-letter oversize record %s (%v) to %s: %w", coordinates(in), tooLarge, topic, err)
+	}
+	return d, nil
+}
+
+// cmpErr is the first non-nil error.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record is the input record, key and value untouched, bound for topic
+// with its headers rewritten from meta.
+func record(in kafka.Message, topic string, meta retrymeta.Meta) kafka.Message {
+	return kafka.Message{
 		Topic:   topic,
 		Key:     in.Key,
 		Value:   in.Value,
 		Headers: retrymeta.Apply(in.Headers, meta),
 	}
-	if err := r.Writer.WriteMessages(ctx, out); err != nil {
-		return fmt.Errorf("hand off record %s to %s: %w", coordinates(in), topic, err)
+}
+
+// checkSize refuses, before the broker does, a record larger than its
+// topic accepts.
+func (r *Router) checkSize(msg kafka.Message) error {
+	size, limit := retrymeta.RecordSize(msg), r.maxRecordSize(msg.Topic)
+	if size <= limit {
+		return nil
 	}
-	return nil
+	return failure.NewPermanent(failure.ReasonTooLarge, fmt.Errorf(
+		"record of %d bytes (value %d, %d headers) is above the %d that topic %s takes (max.message.bytes %d)",
+		size, len(msg.Value), len(msg.Headers), limit, msg.Topic, limit+retrymeta.RecordBatchOverhead))
+}
+
+func (r *Router) maxRecordSize(topic string) int {
+	return retrymeta.MaxRecordSize(r.MaxMessageBytes[topic])
+}
+
+func (r *Router) writerFor(topic string) Writer {
+	if topic == r.Topics.DeadLetter && r.DeadLetterWriter != nil {
+		return r.DeadLetterWriter
+	}
+	return r.Writer
+}
+
+// write writes msgs with w, tells the Blockage how it went, and returns
+// the error classified (failure.FromProducer).
+func (r *Router) write(ctx context.Context, w Writer, msgs ...kafka.Message) error {
+	err := w.WriteMessages(ctx, msgs...)
+	if r.Blockage != nil {
+		r.Blockage.observe(msgs, err)
+	}
+	return failure.FromProducer(err)
 }
 
 // now is truncated to milliseconds, the resolution of the time headers, so

@@ -120,7 +120,16 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.http == nil {
 		c.http = newHTTPClient()
+	} else {
+		// A copy, so the caller's client keeps its own redirect policy.
+		hc := *c.http
+		c.http = &hc
 	}
+	// Never follow a redirect: following turns the PUT into a GET of
+	// whatever page the Location names, whose 200 would count as an
+	// allocation the inventory never recorded. The 3xx itself is returned
+	// and classified (config).
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	maxFailures := orDefault(cfg.Breaker.MaxFailures, DefaultMaxFailures)
 	ratio := orDefault(cfg.Breaker.FailureRatio, DefaultFailureRatio)
 	minRequests := orDefault(cfg.Breaker.MinRequests, DefaultMinRequests)
@@ -142,7 +151,9 @@ func New(cfg Config) (*Client, error) {
 		},
 		// A permanent answer (409, 422, ...) proves the inventory is up and
 		// working: it counts as a success, so a burst of bad orders never
-		// opens the circuit for the good ones.
+		// opens the circuit for the good ones. A config answer (401, 403,
+		// a redirect) is a failure: every call will get it until an
+		// operator acts, so failing fast is right.
 		IsSuccessful: func(err error) bool {
 			return err == nil || failure.IsPermanent(err)
 		},
@@ -205,10 +216,11 @@ type apiError struct {
 // Idempotency-Key, so a retry of a request that succeeded is answered 200
 // again instead of 409.
 //
-// Errors are classified with package failure: 5xx, 408, 429, timeouts and
-// connection failures are transient (a Retry-After header is kept in the
-// error); other 4xx are permanent (409: the container belongs to another
-// order). While the circuit is open, Allocate fails at once with a
+// Only a 2xx answer is success. Errors are classified with package
+// failure: 5xx, 408, 429, timeouts and connection failures are transient
+// (a Retry-After header is kept in the error); 401, 403 and any 3xx
+// (redirects are not followed) are config; other 4xx are permanent (409:
+// the container belongs to another order). While the circuit is open, Allocate fails at once with a
 // transient "circuit-open" error whose RetryAfter is the time left until
 // the breaker lets a probe through. If ctx is canceled, the error wraps
 // context.Canceled.

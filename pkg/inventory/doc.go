@@ -32,6 +32,15 @@
 // container belongs to another order, 422: the inventory cannot process
 // the request) are permanent and send the order to the dead-letter topic.
 //
+// Only 2xx is success. The client never follows a redirect: following
+// would turn the PUT into a GET of the page the Location names, and its
+// 200 would count as an allocation the inventory never recorded. A 3xx
+// (304 included), 401, 403 and 407 are config failures: the base URL, a
+// proxy or the credentials are wrong for every order alike, so the order
+// is retried with back-off (never dead-lettered at its first attempt)
+// while the breaker opens and the failures_total{class="config"} metric
+// tells the operator what to fix.
+//
 // # A circuit breaker
 //
 // When the inventory is down, waiting 2 seconds for each of thousands of
@@ -49,6 +58,8 @@
 // Permanent answers do not count against the inventory: a 409 or 422 is
 // the inventory working correctly on a bad request, so a burst of bad
 // orders never blocks the good ones. Neither does our own cancellation.
+// Config answers (401, 403, 3xx) do count: every call will fail alike
+// until someone fixes the deployment.
 //
 // Together with the retry topic this keeps the promise of the pattern: a
 // failing dependency does not slow the input, it only fills the retry

@@ -9,9 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
 
 // Stage is the configuration every stage of the order pipeline
@@ -56,6 +60,19 @@ type Stage struct {
 	RetryMaxDelay       time.Duration  `env:"RETRY_MAX_DELAY" envDefault:"1m"`
 	RetryJitter         backoff.Jitter `env:"RETRY_JITTER" envDefault:"proportional"`
 	RetryJitterFraction float64        `env:"RETRY_JITTER_FRACTION" envDefault:"0.1"`
+
+	// MaxMessageBytes is the max.message.bytes of the orders, containers
+	// and retry topics, and DLQMaxMessageBytes that of the dead-letter
+	// topic: set them to what the topics are configured with. Records are
+	// checked against them before they are written, so that a record too
+	// large for the retry topic (its value plus the retry headers) is
+	// dead-lettered as oversize at once instead of blocking its partition;
+	// the dead letter keeps as much of the value as the dead-letter topic
+	// takes. Defaults: Kafka's own default, 1048588. Give the dead-letter
+	// topic more (the deployments use 2 MiB): a dead letter is its record
+	// plus up to ~6 KiB of headers.
+	MaxMessageBytes    int `env:"MAX_MESSAGE_BYTES" envDefault:"1048588"`
+	DLQMaxMessageBytes int `env:"DLQ_MAX_MESSAGE_BYTES" envDefault:"1048588"`
 
 	// ShutdownTimeout bounds the drain of the records being processed and
 	// each closing step after it.
@@ -111,10 +128,57 @@ func (s Stage) Validate() error {
 	if !(s.RetryJitterFraction > 0 && s.RetryJitterFraction <= 1) {
 		add("RETRY_JITTER_FRACTION=%v: want a number in (0, 1] such as 0.1", s.RetryJitterFraction)
 	}
+	for _, v := range []struct {
+		name  string
+		value int
+	}{{"MAX_MESSAGE_BYTES", s.MaxMessageBytes}, {"DLQ_MAX_MESSAGE_BYTES", s.DLQMaxMessageBytes}} {
+		if v.value < minMessageBytes {
+			add("%s=%d: want the topic's max.message.bytes, at least %d, such as 1048588", v.name, v.value, minMessageBytes)
+		}
+	}
 	if s.ShutdownTimeout <= 0 {
 		add("SHUTDOWN_TIMEOUT=%s: want a positive duration such as 20s", s.ShutdownTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+// minMessageBytes is the smallest MAX_MESSAGE_BYTES accepted: a dead
+// letter's headers alone take up to ~6 KiB.
+const minMessageBytes = 16 << 10
+
+// Topics names the topics the stage writes to, for handoff.Router.
+func (s Stage) Topics() handoff.Topics {
+	return handoff.Topics{Orders: s.OrdersTopic, Containers: s.ContainersTopic, Retry: s.RetryTopic, DeadLetter: s.DLQTopic}
+}
+
+// TopicMaxMessageBytes is the max.message.bytes of every topic the stage
+// writes to, for handoff.Router.MaxMessageBytes.
+func (s Stage) TopicMaxMessageBytes() map[string]int {
+	return map[string]int{
+		s.OrdersTopic:     s.MaxMessageBytes,
+		s.ContainersTopic: s.MaxMessageBytes,
+		s.RetryTopic:      s.MaxMessageBytes,
+		s.DLQTopic:        s.DLQMaxMessageBytes,
+	}
+}
+
+// NewHandoffWriters returns the two writers of the hand-off: w for the
+// orders, containers and retry topics, dlq for the dead-letter topic. The
+// BatchBytes of each is its topics' max.message.bytes minus a record
+// batch's overhead, so that neither ever sends a batch that its topic
+// refuses as too large (one that would fail every record in it, however
+// small; see retrymeta.RecordSize). Close both.
+func (s Stage) NewHandoffWriters() (w, dlq *kafka.Writer, err error) {
+	if w, err = s.Kafka.NewWriter(""); err != nil {
+		return nil, nil, err
+	}
+	if dlq, err = s.Kafka.NewWriter(""); err != nil {
+		_ = w.Close()
+		return nil, nil, err
+	}
+	w.BatchBytes = int64(retrymeta.MaxRecordSize(s.MaxMessageBytes))
+	dlq.BatchBytes = int64(retrymeta.MaxRecordSize(s.DLQMaxMessageBytes))
+	return w, dlq, nil
 }
 
 // CheckName accepts a topic or consumer group name: not empty, no
@@ -185,6 +249,8 @@ func (s Stage) LogAttrs() []slog.Attr {
 		slog.Duration("retry_max_delay", s.RetryMaxDelay),
 		slog.String("retry_jitter", string(s.RetryJitter)),
 		slog.Float64("retry_jitter_fraction", s.RetryJitterFraction),
+		slog.Int("max_message_bytes", s.MaxMessageBytes),
+		slog.Int("dlq_max_message_bytes", s.DLQMaxMessageBytes),
 		slog.Duration("shutdown_timeout", s.ShutdownTimeout),
 	}
 }

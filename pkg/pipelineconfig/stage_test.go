@@ -151,3 +151,26 @@ func attrsToArgs(attrs []slog.Attr) []any {
 	}
 	return args
 }
+
+// The configuration line every service logs at start, and the error a bad
+// DATABASE_URL gives, never show its password, whatever its form.
+func TestDatabasePasswordIsNeverLoggedNorInAnError(t *testing.T) {
+	tests := []struct{ url, password string }{
+		{"postgres://u:pa%ss-w0rd@db/reefers", "pa%ss-w0rd"},
+		{"postgres://u:pa#ss-w0rd@db/reefers", "pa#ss-w0rd"},
+		{"postgres://u@db/reefers?password=qu3ry-secret", "qu3ry-secret"},
+		{"host=db user=u password=kv-s3cret dbname=reefers", "kv-s3cret"},
+		{"postgres://u:plain-s3cret@db/reefers", "plain-s3cret"},
+	}
+	for _, tt := range tests {
+		cfg := parse(t, map[string]string{"DATABASE_URL": tt.url})
+		var logs bytes.Buffer
+		slog.New(slog.NewJSONHandler(&logs, nil)).Info("starting", slog.GroupAttrs("config", cfg.LogAttrs()...))
+		if strings.Contains(logs.String(), tt.password) {
+			t.Errorf("the start log shows the password of %q: %s", tt.url, logs.String())
+		}
+		if err := cfg.Validate(); err != nil && strings.Contains(err.Error(), tt.password) {
+			t.Errorf("Validate shows the password of %q: %v", tt.url, err)
+		}
+	}
+}

@@ -19,8 +19,11 @@ import (
 //
 // Transient: the database is unreachable, restarting, overloaded, locked
 // or timed out, or a transaction lost a race it can win next time.
-// Permanent: the data breaks a constraint, or the statement itself is
-// wrong (a schema that does not match, a value of the wrong type).
+// Permanent: the data breaks a constraint or has the wrong type or range.
+// Config: the credentials are refused (SQLSTATE class 28) or the schema
+// does not match the code (class 42: a missing table or column, a missing
+// privilege); every order fails alike until an operator acts, so they are
+// retried and alerted on, never dead-lettered at the first attempt.
 //
 // An error we do not recognise goes through failure.FromTransport: in
 // practice it is almost always the connection (refused, reset, EOF, pool
@@ -77,8 +80,13 @@ func classifySQLState(code string, err error) error {
 		return failure.NewPermanent("database-constraint", err)
 	case strings.HasPrefix(code, "22"): // data exception (value out of range, bad encoding)
 		return failure.NewPermanent("database-data", err)
-	case strings.HasPrefix(code, "42"), strings.HasPrefix(code, "28"): // schema/syntax, authorization
-		return failure.NewPermanent("database-schema", err)
+	// Not the order's fault: the deployment's. A rotated password or a
+	// schema the code does not expect fails every order alike until an
+	// operator fixes it, so config (retried, alertable), not permanent.
+	case strings.HasPrefix(code, "28"): // invalid authorization specification, bad password
+		return failure.NewConfig("database-auth", err)
+	case strings.HasPrefix(code, "42"): // syntax error or access rule violation: schema mismatch, permission
+		return failure.NewConfig("database-schema", err)
 	}
 	return failure.NewTransient("database-error", err)
 }
@@ -99,7 +107,9 @@ func classifySQLite(code int, err error) error {
 		return failure.NewPermanent("database-data", err)
 	case sqlite3.SQLITE_ERROR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT,
 		sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_AUTH, sqlite3.SQLITE_PERM:
-		return failure.NewPermanent("database-schema", err)
+		// A missing table, a read-only or broken file: the deployment's
+		// fault, the same for every order (see classifySQLState).
+		return failure.NewConfig("database-schema", err)
 	}
 	return failure.NewTransient("database-error", err)
 }

@@ -13,6 +13,9 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/failure"
 )
 
 // dialect names the SQL flavour a Store speaks; a few statements differ.
@@ -56,6 +59,34 @@ var sqliteDefaults = []struct{ key, value, pragma string }{
 	{key: "_txlock", value: "immediate"},
 }
 
+// postgresDefaults are added to every Postgres URL that does not set the
+// same parameter. Each bounds a way a database can hang a caller:
+//
+//   - connect_timeout (seconds, read by pgx): a server, or a proxy, that
+//     accepts the connection and never answers the start-up;
+//   - statement_timeout (ms, set on the server for the session): a
+//     statement that runs too long, holding its locks;
+//   - lock_timeout (ms): a statement waiting on a lock another session
+//     holds (a stuck transaction, a migration);
+//   - idle_in_transaction_session_timeout (ms): a session that opened a
+//     transaction and went silent, holding its locks for everyone else.
+//
+// The values are generous: a connection's SCRAM handshake alone can take
+// seconds on a saturated machine, and a timeout that fires on a healthy
+// but busy database turns load into failures.
+//
+// A server that stops answering mid-statement (paused, or a network path
+// that drops packets) trips none of these: the client's deadline does
+// that (allocbatch bounds every batch and store call). The client's
+// deadline is longer than statement_timeout, so a merely slow statement
+// ends with the server's clearer error (SQLSTATE 57014, transient).
+var postgresDefaults = []struct{ key, value string }{
+	{"connect_timeout", "15"},
+	{"statement_timeout", "10000"},
+	{"lock_timeout", "10000"},
+	{"idle_in_transaction_session_timeout", "60000"},
+}
+
 // Store is the reefer fleet and its allocations in a SQL database.
 // It is safe for concurrent use.
 type Store struct {
@@ -84,8 +115,38 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 	}
 	d, dsn, err := parseURL(databaseURL)
 	if err != nil {
-		return nil, err
+		return nil, scrub(err, databaseURL, dsn)
 	}
+	s, err := open(ctx, d, dsn, databaseURL, log)
+	if err != nil {
+		// A driver's error may echo the connection string it was given.
+		return nil, scrub(err, databaseURL, dsn)
+	}
+	return s, nil
+}
+
+// scrub hides, in err's message, the database URLs and their passwords
+// (envconfig.RedactText). An error that does not mention them is returned
+// as is; one that does is replaced by an error of the same class and
+// reason with the cleaned message, so that no chain of it can print the
+// password either.
+func scrub(err error, urls ...string) error {
+	msg := err.Error()
+	clean := redactText(msg, urls...)
+	if clean == msg {
+		return err
+	}
+	return failure.New(failure.ClassOf(err), failure.ReasonOf(err), errors.New(clean))
+}
+
+func redactText(text string, urls ...string) string {
+	for _, u := range urls {
+		text = envconfig.RedactText(text, u)
+	}
+	return text
+}
+
+func open(ctx context.Context, d dialect, dsn, databaseURL string, log *slog.Logger) (*Store, error) {
 
 	var dialector gorm.Dialector
 	switch d {
@@ -104,13 +165,15 @@ func Open(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, er
 		TranslateError: true,
 		// Open pings itself, with the caller's context.
 		DisableAutomaticPing: true,
-		Logger:               queryLogger{log: log},
-		NowFunc:              func() time.Time { return time.Now().UTC() },
+		Logger: queryLogger{log: log, redact: func(text string) string {
+			return redactText(text, databaseURL, dsn)
+		}},
+		NowFunc: func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
 		// The network is not involved yet (Open pings below): a bad DSN,
 		// or a SQLite file that cannot be created.
-		return nil, fmt.Errorf("open %s database: DATABASE_URL %q: %w", d, redact(databaseURL), err)
+		return nil, fmt.Errorf("open %s database: DATABASE_URL %q: %w", d, envconfig.RedactURL(databaseURL), err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -144,11 +207,20 @@ func parseURL(databaseURL string) (dialect, string, error) {
 	case raw == "":
 		return "", "", errors.New("DATABASE_URL is empty: want postgres://user:pass@host:5432/db, sqlite:<path>, file:<path> or a path ending in .db")
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		// url.Parse's error quotes the URL, password included: say what
+		// is wrong without it.
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return "", "", fmt.Errorf("DATABASE_URL %q is not a valid Postgres URL: want postgres://user:pass@host:5432/db", redact(raw))
+			return "", "", fmt.Errorf("DATABASE_URL %q is not a valid Postgres URL: want postgres://user:pass@host:5432/db, with reserved characters in the password percent-encoded (%% as %%25, # as %%23, @ as %%40)", envconfig.RedactURL(raw))
 		}
-		return dialectPostgres, raw, nil
+		q := u.Query()
+		for _, p := range postgresDefaults {
+			if !q.Has(p.key) {
+				q.Set(p.key, p.value)
+			}
+		}
+		u.RawQuery = q.Encode()
+		return dialectPostgres, u.String(), nil
 	case strings.HasPrefix(lower, "sqlite:"):
 		dsn, err := sqliteDSN(strings.TrimPrefix(raw[len("sqlite:"):], "//"))
 		return dialectSQLite, dsn, err
@@ -159,7 +231,7 @@ func parseURL(databaseURL string) (dialect, string, error) {
 		dsn, err := sqliteDSN(raw)
 		return dialectSQLite, dsn, err
 	}
-	return "", "", fmt.Errorf("DATABASE_URL %q is not supported: want postgres://user:pass@host:5432/db, sqlite:<path>, file:<path> or a path ending in .db", redact(raw))
+	return "", "", fmt.Errorf("DATABASE_URL %q is not supported: want postgres://user:pass@host:5432/db, sqlite:<path>, file:<path> or a path ending in .db", envconfig.RedactURL(raw))
 }
 
 // sqliteDSN turns "<path>[?params]" into the driver's DSN with the
@@ -200,15 +272,6 @@ func hasPragma(pragmas []string, name string) bool {
 	return false
 }
 
-// redact hides a password in a URL so that the error can be logged.
-func redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
-}
-
 // Ping checks that the database answers. Use it for readiness probes, with
 // a short deadline on ctx.
 func (s *Store) Ping(ctx context.Context) error {
@@ -238,20 +301,23 @@ func (s *Store) Close() error {
 // Parameters are never logged, since they carry customer data.
 type queryLogger struct {
 	log *slog.Logger
+	// redact hides the connection string and its password: gorm logs the
+	// driver's error when it cannot open the database.
+	redact func(string) string
 }
 
 func (l queryLogger) LogMode(gormlogger.LogLevel) gormlogger.Interface { return l }
 
 func (l queryLogger) Info(ctx context.Context, msg string, args ...any) {
-	l.log.InfoContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.InfoContext(ctx, l.redact(fmt.Sprintf(msg, args...)))
 }
 
 func (l queryLogger) Warn(ctx context.Context, msg string, args ...any) {
-	l.log.WarnContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.WarnContext(ctx, l.redact(fmt.Sprintf(msg, args...)))
 }
 
 func (l queryLogger) Error(ctx context.Context, msg string, args ...any) {
-	l.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.ErrorContext(ctx, l.redact(fmt.Sprintf(msg, args...)))
 }
 
 func (l queryLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
@@ -270,7 +336,7 @@ func (l queryLogger) Trace(ctx context.Context, begin time.Time, fc func() (stri
 		slog.Int64("rows", rows),
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error", l.redact(err.Error())))
 	}
 	l.log.LogAttrs(ctx, level, "sql statement", attrs...)
 }

@@ -31,6 +31,7 @@ const (
 	HeaderDeadLetteredAt    = "x-dlq-dead-lettered-at"
 	HeaderRedriveCount      = "x-dlq-redrive-count"
 	HeaderEditedFrom        = "x-dlq-edited-from"
+	HeaderOriginalSize      = "x-dlq-original-size"
 	HeaderTraceParent       = "traceparent"
 )
 
@@ -51,7 +52,15 @@ const (
 	// Poison: the record cannot even be processed (unreadable headers or
 	// payload).
 	Poison Reason = "poison"
+	// Oversize: the record, with the headers of its next hop, is larger
+	// than the topic it had to go to accepts. Its dead letter carries
+	// the original value's size (x-dlq-original-size) and as much of the
+	// value as the dead-letter topic accepts.
+	Oversize Reason = "oversize"
 )
+
+// Reasons lists every dead-letter reason, for metric labels and checks.
+var Reasons = []Reason{MaxAttempts, PermanentError, Poison, Oversize}
 
 // Caps of the free-text headers, in bytes, marker included.
 const (
@@ -90,6 +99,10 @@ type Meta struct {
 	// EditedFrom identifies the record an operator's edit replaced (for
 	// example "order-dead-letter/0/42").
 	EditedFrom string
+	// OriginalSize is the size in bytes of the record's value before an
+	// oversize dead letter cut it (x-dlq-original-size); 0 when the value
+	// is whole. The value was cut when it is shorter than OriginalSize.
+	OriginalSize int
 }
 
 // HeaderError names a header whose value cannot be read.
@@ -229,11 +242,10 @@ func parse(h []kafka.Header) (Meta, map[string]bool, error) {
 	millis(HeaderFirstFailureAt, &m.FirstFailureAt)
 	millis(HeaderLastFailureAt, &m.LastFailureAt)
 	if v, ok := get(HeaderErrorClass); ok {
-		switch c := failure.Class(v); c {
-		case failure.Transient, failure.Permanent:
+		if c := failure.Class(v); slices.Contains(failure.Classes, c) {
 			m.ErrorClass = c
-		default:
-			bad(HeaderErrorClass, v, "is not transient or permanent")
+		} else {
+			bad(HeaderErrorClass, v, "is not transient, permanent or config")
 		}
 	}
 	text(HeaderErrorMessage, &m.ErrorMessage)
@@ -255,16 +267,22 @@ func parse(h []kafka.Header) (Meta, map[string]bool, error) {
 	millis(HeaderOriginalTimestamp, &m.OriginalTimestamp)
 	text(HeaderErrorStack, &m.ErrorStack)
 	if v, ok := get(HeaderDLQReason); ok {
-		switch r := Reason(v); r {
-		case MaxAttempts, PermanentError, Poison:
+		if r := Reason(v); slices.Contains(Reasons, r) {
 			m.DLQReason = r
-		default:
-			bad(HeaderDLQReason, v, "is not max-attempts, permanent-error or poison")
+		} else {
+			bad(HeaderDLQReason, v, "is not max-attempts, permanent-error, poison or oversize")
 		}
 	}
 	millis(HeaderDeadLetteredAt, &m.DeadLetteredAt)
 	count(HeaderRedriveCount, &m.RedriveCount)
 	text(HeaderEditedFrom, &m.EditedFrom)
+	if v, ok := get(HeaderOriginalSize); ok {
+		n, err := parseUint(v, 31)
+		if err != nil {
+			bad(HeaderOriginalSize, v, "is not a decimal integer >= 0")
+		}
+		m.OriginalSize = int(n)
+	}
 
 	if len(errs) > 0 {
 		return Meta{}, present, poison(errs)
@@ -362,6 +380,9 @@ func Apply(h []kafka.Header, m Meta) []kafka.Header {
 	}
 	if m.EditedFrom != "" {
 		set(HeaderEditedFrom, m.EditedFrom)
+	}
+	if m.OriginalSize > 0 {
+		set(HeaderOriginalSize, strconv.Itoa(m.OriginalSize))
 	}
 	return out
 }

@@ -29,23 +29,25 @@ func orderData(id, productID, quantity string) string {
 		`"pickupCity":"Rotterdam","destinationCity":"Singapore","expectedDeliveryDate":"2031-06-30"}`, id, productID, quantity)
 }
 
-// oneMiBOrder is an otherwise valid OrderCreated whose productID pads the
-// value to exactly 1 MiB: far above the 64 KiB events accept, and as big
-// as Kafka's default message size.
-func oneMiBOrder(id string) []byte {
-	const size = 1 << 20
+// largestOrder is an otherwise valid OrderCreated whose productID pads the
+// record to the largest the orders topic takes (Kafka's default
+// max.message.bytes, just under 1 MiB): far above the 64 KiB events
+// accept. Its poison dead letter, the record plus ~6 KiB of headers, fits
+// the dead-letter topic (harness.DeadLetterMaxMessageBytes) whole.
+func largestOrder(id string) []byte {
+	size := retrymeta.MaxRecordSize(harness.MaxMessageBytes) - retrymeta.RecordSize(kafka.Message{Key: []byte(id)})
 	empty := orderJSON(id, "OrderCreated", orderData(id, `""`, "1"))
 	pad := strings.Repeat("x", size-len(empty))
 	v := []byte(orderJSON(id, "OrderCreated", orderData(id, `"`+pad+`"`, "1")))
 	if len(v) != size {
-		panic(fmt.Sprintf("oneMiBOrder: %d bytes", len(v)))
+		panic(fmt.Sprintf("largestOrder: %d bytes", len(v)))
 	}
 	return v
 }
 
 // TestScenarioPoison: records that can never be processed (malformed JSON,
-// an unknown event type, missing fields, a field of the wrong type, a 1 MiB
-// value, invalid UTF-8) on the orders topic, and records with garbage or
+// an unknown event type, missing fields, a field of the wrong type, a value
+// as large as the orders topic takes, invalid UTF-8) on the orders topic, and records with garbage or
 // missing retry headers written straight to the retry topic, each become
 // one poison dead letter whose key and value are the original's byte for
 // byte and whose headers say what is wrong; the good orders produced
@@ -59,7 +61,7 @@ func TestScenarioPoison(t *testing.T) {
 		{"P-UNKNOWN-TYPE", orderJSON("P-UNKNOWN-TYPE", "OrderTeleported", `{"orderID":"P-UNKNOWN-TYPE"}`)},
 		{"P-MISSING-FIELDS", orderJSON("P-MISSING-FIELDS", "OrderCreated", `{"orderID":"P-MISSING-FIELDS","productID":"P-1"}`)},
 		{"P-WRONG-TYPE", orderJSON("P-WRONG-TYPE", "OrderCreated", orderData("P-WRONG-TYPE", `"P-1"`, `"ten"`))},
-		{"P-ONE-MIB", string(oneMiBOrder("P-ONE-MIB"))},
+		{"P-LARGEST", string(largestOrder("P-LARGEST"))},
 		{"P-INVALID-UTF8", orderJSON("P-INVALID-UTF8", "OrderCreated", orderData("P-INVALID-UTF8", "\"P-\xff\xfe\"", "1"))},
 	}
 	valid := func(id string) []byte { return []byte(orderJSON(id, "OrderCreated", orderData(id, `"P-1"`, "1"))) }

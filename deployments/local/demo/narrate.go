@@ -11,6 +11,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/tracker"
+	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 )
 
@@ -33,7 +34,7 @@ func (d *demo) describeStack() {
 	s := d.st
 	db := "SQLite " + strings.TrimPrefix(s.dbURL, "sqlite:")
 	if d.cfg.PostgresURL != "" {
-		db = "Postgres " + redact(d.cfg.PostgresURL)
+		db = "Postgres " + envconfig.RedactURL(d.cfg.PostgresURL)
 	}
 	broker := strings.Join(s.kafka.Brokers, ",")
 	if s.broker != nil {

@@ -153,9 +153,10 @@ func (l Letter) DeadLetteredAt() time.Time {
 }
 
 // Transient reports whether the failure that dead-lettered the record was
-// transient: retrying may help once the backend is healthy again.
+// transient or config: retrying may help once the backend is healthy, or
+// its configuration fixed, again.
 func (l Letter) Transient() bool {
-	return l.Dialect == Reefer && l.Malformed == "" && l.Meta.ErrorClass == failure.Transient
+	return l.Dialect == Reefer && l.Malformed == "" && (l.Meta.ErrorClass == failure.Transient || l.Meta.ErrorClass == failure.Config)
 }
 
 // HasOrigin reports whether the letter's headers name the topic it was

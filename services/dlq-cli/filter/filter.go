@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ type Filter struct {
 	OrderID string
 	// Reason matches x-dlq-reason: max-attempts, permanent-error, poison.
 	Reason retrymeta.Reason
-	// ErrorClass matches x-error-class: transient or permanent.
+	// ErrorClass matches x-error-class: transient, permanent or config.
 	ErrorClass failure.Class
 	// ErrorType matches a foreign dialect's exception class, fully
 	// qualified or by its simple name (NullPointerException).
@@ -71,20 +72,18 @@ func New() Filter { return Filter{Partition: -1, Status: All} }
 
 // ParseReason accepts the contract's reasons.
 func ParseReason(s string) (retrymeta.Reason, error) {
-	switch r := retrymeta.Reason(s); r {
-	case retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison:
+	if r := retrymeta.Reason(s); slices.Contains(retrymeta.Reasons, r) {
 		return r, nil
 	}
-	return "", fmt.Errorf("reason %q: want %s, %s or %s", s, retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison)
+	return "", fmt.Errorf("reason %q: want one of %v", s, retrymeta.Reasons)
 }
 
-// ParseErrorClass accepts transient or permanent.
+// ParseErrorClass accepts transient, permanent or config.
 func ParseErrorClass(s string) (failure.Class, error) {
-	switch c := failure.Class(s); c {
-	case failure.Transient, failure.Permanent:
+	if c := failure.Class(s); slices.Contains(failure.Classes, c) {
 		return c, nil
 	}
-	return "", fmt.Errorf("error class %q: want %s or %s", s, failure.Transient, failure.Permanent)
+	return "", fmt.Errorf("error class %q: want one of %v", s, failure.Classes)
 }
 
 // SetErrorClass sets the error-class condition: transient and permanent

@@ -34,6 +34,8 @@ type metrics struct {
 	processing   *prometheus.HistogramVec
 	breaker      prometheus.Gauge
 	fastFailures prometheus.Counter
+	// The hand-off's own series (see handoff.Metrics).
+	handoff handoff.Metrics
 }
 
 // Circuit-breaker states as gauge values.
@@ -81,8 +83,18 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
 		fastFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "inventory_fast_failures_total",
 			Help: "Retries the open circuit refused without calling the inventory (transient circuit-open failures)."}),
+		handoff: handoff.Metrics{
+			Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "failures_total",
+				Help: "Processing failures handed off to the retry or dead-letter topic, by class: transient, permanent, or config (credentials, schema, redirects: an operator must act)."},
+				[]string{"class"}),
+			Oversize: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "oversize_dead_letters_total",
+				Help: "Records dead-lettered with reason oversize: too large, with their hand-off headers, for the topic they had to go to."}),
+			Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "handoff_blocked",
+				Help: "1 while the hand-off cannot write to the topic for a reason retrying cannot fix (unauthorised, unknown topic, a refused dead letter); its partitions stop until it is fixed."},
+				[]string{"topic"}),
+		},
 	}
-	for _, reason := range []retrymeta.Reason{retrymeta.MaxAttempts, retrymeta.PermanentError, retrymeta.Poison} {
+	for _, reason := range retrymeta.Reasons {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
 	for _, c := range []string{handoff.ConclusionAllocated, handoff.ConclusionDeadLettered} {
@@ -102,7 +114,8 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 	gauges = append(gauges, buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read()))
 	for _, c := range append(gauges, m.consumed, m.attempts, m.successes, m.retried, m.deadLettered,
-		m.stale, m.handoffErrs, m.quarantined, m.lateness, m.processing, m.breaker, m.fastFailures) {
+		m.stale, m.handoffErrs, m.quarantined, m.lateness, m.processing, m.breaker, m.fastFailures,
+		m.handoff.Failures, m.handoff.Oversize, m.handoff.Blocked) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -116,12 +116,21 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	}
 
 	// The outcomes: success events, the next retry, or (7) the dead
-	// letter. One writer for every topic.
-	writer, err := cfg.Kafka.NewWriter("")
+	// letter. One writer for the orders, containers and retry topics, one
+	// for the dead letters (whose topic takes larger records), each
+	// batching no more than its topics take.
+	writer, dlqWriter, err := cfg.NewHandoffWriters()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	defer stop("kafka writer", func(context.Context) error { return writer.Close() })
+	defer stop("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
+	topics := cfg.Topics()
+	hm := &m.handoff
+	hm.Init(topics)
+	// A topic the hand-off cannot write to for a reason retrying cannot
+	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
+	// and a failing readiness check say so.
+	blockage := hm.Blockage(log.With("component", "handoff"))
 
 	// (5) The retries.
 	reader, err := cfg.Kafka.NewReader(kafka.ReaderConfig{
@@ -156,6 +165,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		Checks: map[string]opsserver.Check{
 			"database": store.Ping,
 			"kafka":    cfg.Kafka.Ping,
+			"handoff":  blockage.Check,
 		},
 	})
 	if err := ops.Start(ctx); err != nil {
@@ -165,16 +175,14 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	log.Info("ops server listening", "addr", ops.Addr())
 
 	router := &handoff.Router{
-		Writer: writer,
-		Topics: handoff.Topics{
-			Orders:     cfg.OrdersTopic,
-			Containers: cfg.ContainersTopic,
-			Retry:      cfg.RetryTopic,
-			DeadLetter: cfg.DLQTopic,
-		},
-		Source:      EventSource,
-		Policy:      cfg.BackoffPolicy(),
-		MaxAttempts: cfg.RetryMaxAttempts,
+		Writer:           writer,
+		DeadLetterWriter: dlqWriter,
+		Topics:           topics,
+		Source:           EventSource,
+		Policy:           cfg.BackoffPolicy(),
+		MaxAttempts:      cfg.RetryMaxAttempts,
+		MaxMessageBytes:  cfg.TopicMaxMessageBytes(),
+		Blockage:         blockage,
 	}
 	if err := router.Validate(); err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -182,6 +190,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	r := &retrier{
 		log:     log,
 		metrics: m,
+		hm:      hm,
 		processor: &handoff.Processor{
 			Allocator: allocation.Service{Store: allocator, Inventory: countedInventory{next: inv, fast: m.fastFailures}},
 			Router:    router,

@@ -20,6 +20,7 @@ import (
 type retrier struct {
 	log       *slog.Logger
 	metrics   *metrics
+	hm        *handoff.Metrics
 	processor *handoff.Processor
 	// maxDueAhead is MAX_DUE_AHEAD (see dueAt).
 	maxDueAhead time.Duration
@@ -51,6 +52,7 @@ func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
 	if err != nil {
 		return err
 	}
+	r.hm.Observe(d)
 
 	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
 	if d.Concluded != "" {

@@ -43,6 +43,8 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			RetryMaxDelay:       time.Minute,
 			RetryJitter:         backoff.Proportional,
 			RetryJitterFraction: 0.1,
+			MaxMessageBytes:     1048588,
+			DLQMaxMessageBytes:  1048588,
 			ShutdownTimeout:     20 * time.Second,
 		},
 		HTTPAddr:      ":8080",

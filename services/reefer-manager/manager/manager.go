@@ -93,12 +93,21 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		return fmt.Errorf("start: %w", err)
 	}
 
-	// (4) and (5), and the hand-off: one writer for every topic.
-	writer, err := cfg.Kafka.NewWriter("")
+	// (4) and (5), and the hand-off: one writer for the orders, containers
+	// and retry topics, one for the dead letters (whose topic takes larger
+	// records), each batching no more than its topics take.
+	writer, dlqWriter, err := cfg.NewHandoffWriters()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	stops.push("kafka writer", func(context.Context) error { return writer.Close() })
+	stops.push("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
+	topics := cfg.Topics()
+	hm := &m.handoff
+	hm.Init(topics)
+	// A topic the hand-off cannot write to for a reason retrying cannot
+	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
+	// and a failing readiness check say so.
+	blockage := hm.Blockage(log.With("component", "handoff"))
 
 	// (1) The orders.
 	reader, err := cfg.Kafka.NewReader(kafka.ReaderConfig{GroupID: cfg.ConsumerGroup, Topic: cfg.OrdersTopic})
@@ -126,6 +135,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		Checks: map[string]opsserver.Check{
 			"database": store.Ping,
 			"kafka":    cfg.Kafka.Ping,
+			"handoff":  blockage.Check,
 		},
 	})
 	if err := ops.Start(ctx); err != nil {
@@ -137,22 +147,21 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	p := &processor{
 		log:     log,
 		metrics: m,
+		hm:      hm,
 		handoff: &handoff.Processor{
 			Allocator: allocation.Service{
 				Store:     batcher,
 				Inventory: timedInventory{next: inv, latency: m.inventory, fast: m.fastFailures},
 			},
 			Router: &handoff.Router{
-				Writer: writer,
-				Topics: handoff.Topics{
-					Orders:     cfg.OrdersTopic,
-					Containers: cfg.ContainersTopic,
-					Retry:      cfg.RetryTopic,
-					DeadLetter: cfg.DLQTopic,
-				},
-				Source:      EventSource,
-				Policy:      cfg.BackoffPolicy(),
-				MaxAttempts: cfg.RetryMaxAttempts,
+				Writer:           writer,
+				DeadLetterWriter: dlqWriter,
+				Topics:           topics,
+				Source:           EventSource,
+				Policy:           cfg.BackoffPolicy(),
+				MaxAttempts:      cfg.RetryMaxAttempts,
+				MaxMessageBytes:  cfg.TopicMaxMessageBytes(),
+				Blockage:         blockage,
 			},
 			// The order's state row: each conclusion (allocated, dead
 			// letter) is won there by a compare-and-set before it is
@@ -190,6 +199,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 type processor struct {
 	log     *slog.Logger
 	metrics *metrics
+	hm      *handoff.Metrics
 	handoff *handoff.Processor
 }
 
@@ -212,6 +222,7 @@ func (p *processor) handle(ctx context.Context, msg kafka.Message) error {
 	if err != nil {
 		return err
 	}
+	p.hm.Observe(d)
 	at := []any{"order_id", d.OrderID, "partition", msg.Partition, "offset", msg.Offset}
 	switch d.Route {
 	case handoff.RouteDeadLetter:

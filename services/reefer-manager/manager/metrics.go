@@ -12,6 +12,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -29,6 +30,8 @@ type metrics struct {
 	inventory    *prometheus.HistogramVec
 	breaker      prometheus.Gauge
 	fastFailures prometheus.Counter
+	// The hand-off's own series (see handoff.Metrics).
+	handoff handoff.Metrics
 }
 
 // Circuit-breaker states as gauge values.
@@ -65,14 +68,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "State of the inventory circuit breaker: 0 closed, 1 half-open, 2 open."}),
 		fastFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "inventory_fast_failures_total",
 			Help: "Allocations the open circuit refused without calling the inventory (transient circuit-open failures)."}),
+		handoff: handoff.Metrics{
+			Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "failures_total",
+				Help: "Processing failures handed off to the retry or dead-letter topic, by class: transient, permanent, or config (credentials, schema, redirects: an operator must act)."},
+				[]string{"class"}),
+			Oversize: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "oversize_dead_letters_total",
+				Help: "Records dead-lettered with reason oversize: too large, with their hand-off headers, for the topic they had to go to."}),
+			Blocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "handoff_blocked",
+				Help: "1 while the hand-off cannot write to the topic for a reason retrying cannot fix (unauthorised, unknown topic, a refused dead letter); its partitions stop until it is fixed."},
+				[]string{"topic"}),
+		},
 	}
-	for _, reason := range []string{"max-attempts", "permanent-error", "poison"} {
-		m.deadLettered.WithLabelValues(reason) // export zeros, so rate() works from the start
+	for _, reason := range retrymeta.Reasons {
+		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
 	build := buildinfo.Gauge(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Always 1; the labels say what runs: version, revision, goversion."}, buildinfo.Read())
 	for _, c := range []prometheus.Collector{m.consumed, m.allocated, m.rejected, m.retried, m.deadLettered,
-		m.skipped, m.handoffErrs, m.quarantined, m.processing, m.inventory, m.breaker, m.fastFailures, build} {
+		m.skipped, m.handoffErrs, m.quarantined, m.processing, m.inventory, m.breaker, m.fastFailures,
+		m.handoff.Failures, m.handoff.Oversize, m.handoff.Blocked, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,12 +31,19 @@ const (
 	BrokerAddr  = BrokerAlias + ":" + brokerPort
 )
 
-// MaxMessageBytes is the max.message.bytes of every topic the harness
-// creates, and the BatchBytes of its writer. Kafka's default (1 MiB + 12
-// bytes) is too small for the poison scenario's 1 MiB value plus its key,
-// headers and batch overhead; the setting is per topic, so it means the
-// same on devbroker and on a real Kafka.
-const MaxMessageBytes = 4 << 20
+// The max.message.bytes of the topics the harness creates, as the
+// deployments set them: Kafka's default for every topic but the
+// dead-letter topic, which takes twice as much, so that a dead letter (its
+// record plus up to ~6 KiB of headers) of the largest record the orders
+// topic takes fits whole. The services are told both (ServiceEnv), and a
+// record too large for the retry or dead-letter topic becomes an oversize
+// dead letter instead of blocking its partition (docs/contract.md). The
+// setting is per topic, so it means the same on devbroker and on a real
+// Kafka, and both enforce it.
+const (
+	MaxMessageBytes           = 1048588
+	DeadLetterMaxMessageBytes = 2 << 20
+)
 
 // BrokerKind says how to run a broker image.
 type BrokerKind string
@@ -76,7 +84,7 @@ type BrokerSpec struct {
 
 // BrokerSpecFor returns the spec for image. Topics are not created here: the
 // harness creates them through the Kafka protocol once the broker answers,
-// with MaxMessageBytes, which works the same on both kinds.
+// with their max.message.bytes, which works the same on both kinds.
 func BrokerSpecFor(image string) BrokerSpec {
 	if BrokerKindOf(image) == Devbroker {
 		return BrokerSpec{
@@ -200,10 +208,10 @@ func startBroker(ctx context.Context, tb testing.TB, nw *testcontainers.DockerNe
 }
 
 // CreateTopics creates each topic (name -> partitions) with replication 1
-// and max.message.bytes MaxMessageBytes, and waits until the metadata
-// shows every partition with a leader (a real Kafka creates topics
-// asynchronously).
-func (b *Broker) CreateTopics(ctx context.Context, topics map[string]int) error {
+// and max.message.bytes from maxMessageBytes (MaxMessageBytes for a topic
+// not in it), and waits until the metadata shows every partition with a
+// leader (a real Kafka creates topics asynchronously).
+func (b *Broker) CreateTopics(ctx context.Context, topics, maxMessageBytes map[string]int) error {
 	t, err := b.Kafka.Transport()
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
@@ -222,7 +230,7 @@ func (b *Broker) CreateTopics(ctx context.Context, topics map[string]int) error 
 			NumPartitions:     topics[name],
 			ReplicationFactor: 1,
 			ConfigEntries: []kafka.ConfigEntry{
-				{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(MaxMessageBytes)},
+				{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(cmp.Or(maxMessageBytes[name], MaxMessageBytes))},
 			},
 		})
 	}

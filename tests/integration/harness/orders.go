@@ -74,7 +74,8 @@ func (s *Stack) ProduceOrders(ctx context.Context, orders ...events.OrderCreated
 }
 
 // Produce writes records as they are; each names its topic. The writer
-// accepts records up to MaxMessageBytes.
+// accepts records up to what a topic of MaxMessageBytes takes
+// (retrymeta.MaxRecordSize).
 func (s *Stack) Produce(ctx context.Context, msgs ...kafka.Message) error {
 	if err := s.writer.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("produce %d records: %w", len(msgs), err)

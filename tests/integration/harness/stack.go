@@ -19,6 +19,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
+	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/outcomes"
 )
@@ -96,6 +97,8 @@ func ServiceEnv(t Topics) map[string]string {
 		"RETRY_JITTER":          "proportional",
 		"RETRY_JITTER_FRACTION": "0.1",
 		"REEFER_FLEET_SIZE":     "1000",
+		"MAX_MESSAGE_BYTES":     strconv.Itoa(MaxMessageBytes),
+		"DLQ_MAX_MESSAGE_BYTES": strconv.Itoa(DeadLetterMaxMessageBytes),
 		"SHUTDOWN_TIMEOUT":      "10s",
 		"LOG_FORMAT":            "json",
 		"LOG_LEVEL":             "info",
@@ -162,7 +165,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		start := time.Now()
 		s.Broker, brokerErr = startBroker(ctx, t, nw, s.Images.Kafka)
 		if brokerErr == nil {
-			brokerErr = s.Broker.CreateTopics(ctx, partitions(s.Topics))
+			brokerErr = s.Broker.CreateTopics(ctx, partitions(s.Topics), map[string]int{s.Topics.DeadLetter: DeadLetterMaxMessageBytes})
 		}
 		tookB = time.Since(start)
 	})
@@ -187,7 +190,8 @@ func Start(t testing.TB, opts Options) *Stack {
 	if err != nil {
 		t.Fatalf("integration: %v", err)
 	}
-	s.writer.BatchBytes = MaxMessageBytes
+	// No batch larger than the orders and retry topics take.
+	s.writer.BatchBytes = int64(retrymeta.MaxRecordSize(MaxMessageBytes))
 	t.Cleanup(func() { s.writer.Close() })
 
 	env := merge(ServiceEnv(s.Topics), opts.Env)
