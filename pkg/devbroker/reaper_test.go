@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
@@ -69,6 +70,14 @@ func (m *mortal) kill() {
 // read the last of them.
 func killedWhileJoining(t *testing.T, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration) (map[int]bool, time.Duration) {
 	t.Helper()
+	return killMember(t, cfg, client, wait, true)
+}
+
+// killMember is killedWhileJoining, or with whileJoining false the
+// ordinary crash: V is killed once the group is Stable with both members
+// holding partitions.
+func killMember(t *testing.T, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration, whileJoining bool) (map[int]bool, time.Duration) {
+	t.Helper()
 	cfg.Topics = map[string]int{"t": 4}
 	b := start(t, cfg)
 	client.Brokers = []string{b.Addr()}
@@ -105,7 +114,7 @@ func killedWhileJoining(t *testing.T, cfg devbroker.Config, client kafkaclient.C
 	var once sync.Once
 	b.Cluster().ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		b.Cluster().KeepControl()
-		if j := req.(*kmsg.JoinGroupRequest); j.RebalanceTimeoutMillis == int32(victimRebalance/time.Millisecond) {
+		if j := req.(*kmsg.JoinGroupRequest); whileJoining && j.RebalanceTimeoutMillis == int32(victimRebalance/time.Millisecond) {
 			once.Do(func() { v.kill(); close(joined) })
 		}
 		return nil, nil, false
@@ -115,17 +124,24 @@ func killedWhileJoining(t *testing.T, cfg devbroker.Config, client kafkaclient.C
 	victim := reader(victimClient, victimRebalance)
 	go victim.FetchMessage(context.Background()) // joins the group; returns once closed
 	t.Cleanup(func() { victim.Close() })
-	select {
-	case <-joined:
-	case <-time.After(20 * time.Second):
-		t.Fatal("member V never sent its JoinGroup")
+	if whileJoining {
+		select {
+		case <-joined:
+		case <-time.After(20 * time.Second):
+			t.Fatal("member V never sent its JoinGroup")
+		}
 	}
 	// A rejoins, leads, and gives V half of the partitions.
-	info, err := b.Cluster().WaitGroupStable(t.Context(), "g", 2)
+	info, err := b.Cluster().WaitGroupInfo(t.Context(), "g", func(g *kfake.GroupInfo) bool {
+		return g != nil && g.State == "Stable" && len(g.Members) == 2 && g.NumAssigned() == 4
+	})
 	if err != nil {
-		t.Fatalf("wait for the group with the dead member: %v", err)
+		t.Fatalf("wait for the group with both members: %v", err)
 	}
-	t.Logf("group Stable with the dead member: %d members", len(info.Members))
+	t.Logf("group Stable with %d members", len(info.Members))
+	if !whileJoining {
+		v.kill()
+	}
 
 	w, err := client.NewWriter("t")
 	if err != nil {
@@ -231,4 +247,23 @@ func TestKfakeKeepsAMemberKilledWhileJoining(t *testing.T) {
 		t.Fatalf("in all %d runs kfake removed the member killed while joining by itself; the reaper is no longer needed", attempts)
 	}
 	t.Logf("the dead member kept its partitions in %d of %d runs", stuck, attempts)
+}
+
+// TestAKilledMemberStopsItsPartitionsForAtMostTheGroupTimeouts is the
+// bound the README states for an ordinary crash: a member of a Stable
+// group is killed (no LeaveGroup); its partitions are read again by the
+// survivor after at most session timeout + heartbeat interval + rebalance
+// timeout.
+func TestAKilledMemberStopsItsPartitionsForAtMostTheGroupTimeouts(t *testing.T) {
+	t.Parallel()
+	// The stated bound plus 20 s of slack for a loaded machine (2 cores
+	// shared, -race); the test separates "resumes within the group
+	// timeouts" from "stalls", and is no speed goal.
+	bound := sessionTimeout + heartbeatInterval + rebalanceTimeout + 20*time.Second
+	read, last := killMember(t, devbroker.Config{}, kafkaclient.Config{}, bound, false)
+	if len(read) != 4 {
+		t.Fatalf("%s after the kill the survivor has read partitions %v of 4", bound, read)
+	}
+	t.Logf("the survivor read every partition %s after the kill (session %s, heartbeat %s, rebalance %s)",
+		last.Round(time.Millisecond), sessionTimeout, heartbeatInterval, rebalanceTimeout)
 }
