@@ -274,6 +274,8 @@ func (l *loop) fetchLoop(ctx context.Context) error {
 			return fmt.Errorf("fetch: %w", err)
 		}
 		l.cfg.OnFetched(msg)
+		// The record may be held for minutes: keep it in few allocations.
+		msg = compact(msg)
 		// Back-pressure in bytes: wait until the record fits. The record is
 		// already in memory, so the bound is MaxPendingBytes plus one record.
 		size := RecordSize(msg)
