@@ -80,10 +80,3 @@ func (b *budget) release(n int64) {
 	b.changed = make(chan struct{})
 	b.mu.Unlock()
 }
-
-// held returns the bytes held now.
-func (b *budget) held() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used
-}

@@ -16,8 +16,7 @@ import (
 // when its gate (by offset) is opened.
 type gatedHandler struct {
 	started chan int64
-	mu      sync.Mutex
-	gates   map[int64]chan struct{}
+	gates   map[int64]chan struct{} // written before Run starts, read only after
 }
 
 func newGatedHandler(n int) *gatedHandler {
