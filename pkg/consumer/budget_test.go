@@ -67,6 +67,19 @@ func (h *gatedHandler) expectNoStart(t *testing.T) {
 	}
 }
 
+// startBudgeted runs msgs through handler with a byte budget and enough
+// lanes that the count bounds never interfere.
+func startBudgeted(t *testing.T, msgs []kafka.Message, handler consumer.Handler, budget int64) (*running, *commitLog) {
+	t.Helper()
+	commits := newCommitLog()
+	run := start(t, consumer.Config{
+		Reader: &fakeReader{msgs: msgs}, Handler: handler,
+		MaxInFlight: 16, MaxPendingBytes: budget,
+		CommitInterval: time.Millisecond, OnCommitted: commits.hook,
+	})
+	return run, commits
+}
+
 // sized returns a record of exactly size bytes by consumer.RecordSize.
 func sized(t *testing.T, offset int64, size int64) kafka.Message {
 	t.Helper()
@@ -106,12 +119,7 @@ func TestRunBoundsHeldRecordsInBytes(t *testing.T) {
 				msgs[i] = sized(t, int64(i), s)
 			}
 			h := newGatedHandler(len(msgs))
-			commits := newCommitLog()
-			run := start(t, consumer.Config{
-				Reader: &fakeReader{msgs: msgs}, Handler: h.handle,
-				MaxInFlight: 16, MaxPendingBytes: budget,
-				CommitInterval: time.Millisecond, OnCommitted: commits.hook,
-			})
+			run, commits := startBudgeted(t, msgs, h.handle, budget)
 
 			first := len(msgs)
 			if tt.waits {
@@ -149,12 +157,7 @@ func TestRunTakesARecordLargerThanTheBudgetAlone(t *testing.T) {
 		sized(t, 2, 1<<10),
 	}
 	h := newGatedHandler(len(msgs))
-	commits := newCommitLog()
-	run := start(t, consumer.Config{
-		Reader: &fakeReader{msgs: msgs}, Handler: h.handle,
-		MaxInFlight: 16, MaxPendingBytes: budget,
-		CommitInterval: time.Millisecond, OnCommitted: commits.hook,
-	})
+	run, commits := startBudgeted(t, msgs, h.handle, budget)
 	h.expectStarts(t, 1)
 	h.expectNoStart(t) // the big one waits until nothing is held
 	h.open(0)
@@ -203,12 +206,7 @@ func TestRunBoundsTheTrackerWindowInBytes(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	commits := newCommitLog()
-	run := start(t, consumer.Config{
-		Reader: &fakeReader{msgs: msgs}, Handler: handler,
-		MaxInFlight: 16, MaxPendingBytes: budget,
-		CommitInterval: time.Millisecond, OnCommitted: commits.hook,
-	})
+	run, commits := startBudgeted(t, msgs, handler, budget)
 	// Give the fetch loop time to run into the bound (see expectNoStart
 	// for why a wait is sound here).
 	time.Sleep(300 * time.Millisecond)
