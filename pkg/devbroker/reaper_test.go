@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func (m *mortal) kill() {
 // delivered). Then one record goes to each partition. It returns the
 // partitions A has read after the wait, and how long after producing it
 // read the last of them.
-func killedWhileJoining(t *testing.T, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration) (map[int]bool, time.Duration) {
+func killedWhileJoining(t testing.TB, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration) (map[int]bool, time.Duration) {
 	t.Helper()
 	return killMember(t, cfg, client, wait, true)
 }
@@ -76,7 +77,7 @@ func killedWhileJoining(t *testing.T, cfg devbroker.Config, client kafkaclient.C
 // killMember is killedWhileJoining, or with whileJoining false the
 // ordinary crash: V is killed once the group is Stable with both members
 // holding partitions.
-func killMember(t *testing.T, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration, whileJoining bool) (map[int]bool, time.Duration) {
+func killMember(t testing.TB, cfg devbroker.Config, client kafkaclient.Config, wait time.Duration, whileJoining bool) (map[int]bool, time.Duration) {
 	t.Helper()
 	cfg.Topics = map[string]int{"t": 4}
 	b := start(t, cfg)
@@ -182,6 +183,35 @@ const attempts = 8
 // by chance when none of them produces the stuck member, once in 2^12.
 const defectAttempts = 12
 
+// concurrently runs n copies of run at once, each on a goroutine of its
+// own (subtests with t.Parallel would run only -parallel, by default
+// GOMAXPROCS, at a time, and these mostly wait). A Fatalf in run fails the
+// test and ends that copy only.
+func concurrently(t *testing.T, n int, run func(t testing.TB, i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { run(onGoroutine{t}, i) })
+	}
+	wg.Wait()
+}
+
+// onGoroutine is a *testing.T whose Fatal ends the calling goroutine
+// instead of the test's (testing allows FailNow on the test's only).
+type onGoroutine struct{ *testing.T }
+
+func (g onGoroutine) Fatalf(format string, args ...any) {
+	g.Helper()
+	g.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (g onGoroutine) Fatal(args ...any) {
+	g.Helper()
+	g.Error(args...)
+	runtime.Goexit()
+}
+
 // TestGroupRecoversFromAMemberKilledWhileJoining is the guarantee: a member
 // that dies while joining is removed after its session timeout, as Kafka
 // does, and the survivor reads every partition. kfake alone never removes
@@ -196,15 +226,14 @@ func TestGroupRecoversFromAMemberKilledWhileJoining(t *testing.T) {
 		TLS:  kafkaclient.TLSConfig{Enabled: true, CAFile: certs.CAFile},
 		SASL: kafkaclient.SASLConfig{Mechanism: "scram-sha-512", Username: "svc", Password: "pw"},
 	}
-	for i := range attempts {
+	concurrently(t, attempts, func(t testing.TB, i int) {
 		// Half of the runs use TLS and SASL: the reaper removes members
 		// through the broker's own security settings.
-		cfg, client, name := devbroker.Config{}, kafkaclient.Config{}, fmt.Sprintf("plaintext-%d", i)
+		cfg, client, name := devbroker.Config{}, kafkaclient.Config{}, fmt.Sprintf("plaintext run %d", i)
 		if i%2 == 1 {
-			cfg, client, name = secure, secureClient, fmt.Sprintf("TLS-and-SASL-%d", i)
+			cfg, client, name = secure, secureClient, fmt.Sprintf("TLS and SASL run %d", i)
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
+		{
 			// Removal takes the session timeout plus the reaper's sweep
 			// interval; the survivor then rejoins at its next heartbeat
 			// and the rebalance completes when it has. The bound adds the
@@ -215,11 +244,11 @@ func TestGroupRecoversFromAMemberKilledWhileJoining(t *testing.T) {
 			bound := sessionTimeout + time.Second + heartbeatInterval + rebalanceTimeout + 20*time.Second
 			read, last := killedWhileJoining(t, cfg, client, bound)
 			if len(read) != 4 {
-				t.Fatalf("after %s the survivor has read partitions %v of 4: the dead member still holds the others", bound, read)
+				t.Fatalf("%s: after %s the survivor has read partitions %v of 4: the dead member still holds the others", name, bound, read)
 			}
-			t.Logf("the survivor read every partition %s after the records were produced (session timeout %s)", last.Round(time.Millisecond), sessionTimeout)
-		})
-	}
+			t.Logf("%s: the survivor read every partition %s after the records were produced (session timeout %s)", name, last.Round(time.Millisecond), sessionTimeout)
+		}
+	})
 }
 
 // TestKfakeKeepsAMemberKilledWhileJoining documents the upstream defect the
@@ -233,20 +262,18 @@ func TestKfakeKeepsAMemberKilledWhileJoining(t *testing.T) {
 		mu    sync.Mutex
 		stuck int
 	)
-	t.Run("runs", func(t *testing.T) {
-		for i := range defectAttempts {
-			t.Run(fmt.Sprint(i), func(t *testing.T) {
-				t.Parallel()
-				read, _ := killedWhileJoining(t, devbroker.Config{KeepSilentMembers: true}, kafkaclient.Config{}, wait)
-				if len(read) < 4 {
-					mu.Lock()
-					stuck++
-					mu.Unlock()
-					t.Logf("without the reaper, %s after producing, the survivor has read only partitions %v of 4", wait, read)
-				}
-			})
+	concurrently(t, defectAttempts, func(t testing.TB, i int) {
+		read, _ := killedWhileJoining(t, devbroker.Config{KeepSilentMembers: true}, kafkaclient.Config{}, wait)
+		if len(read) < 4 {
+			mu.Lock()
+			stuck++
+			mu.Unlock()
+			t.Logf("run %d: without the reaper, %s after producing, the survivor has read only partitions %v of 4", i, wait, read)
 		}
 	})
+	if t.Failed() {
+		return
+	}
 	if stuck == 0 {
 		t.Fatalf("in all %d runs kfake removed the member killed while joining by itself; the reaper is no longer needed", defectAttempts)
 	}
