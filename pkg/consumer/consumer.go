@@ -48,7 +48,7 @@ const (
 	DefaultRetryMinBackoff = 100 * time.Millisecond
 	DefaultRetryMaxBackoff = 5 * time.Second
 	// DefaultMaxPendingBytes is the default byte bound of held records.
-	DefaultMaxPendingBytes = 16 << 20
+	DefaultMaxPendingBytes = 8 << 20
 )
 
 // Config configures Run. Reader and Handler are required; every other field
@@ -71,7 +71,7 @@ type Config struct {
 	// window. When the bound is reached the fetch loop waits for records to
 	// finish (back-pressure); it never drops one. A record larger than the
 	// whole bound is taken when nothing else is held, so it runs alone
-	// rather than never. Default 16 MiB. The dispatcher's own count bound
+	// rather than never. Default 8 MiB. The dispatcher's own count bound
 	// (lanes, scheduler.Config.MaxPending) still applies: whichever is
 	// reached first pauses the fetch loop.
 	MaxPendingBytes int64

@@ -72,7 +72,7 @@ type Stage struct {
 	// records finish; nothing is dropped. A record larger than the bound is
 	// taken alone. The default keeps each service within 64 MiB of resident
 	// memory while the inventory is down (bench case 8).
-	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"16MiB"`
+	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"8MiB"`
 }
 
 // Validate reports every invalid shared setting, each naming its variable

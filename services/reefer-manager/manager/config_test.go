@@ -47,7 +47,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			Group: pipelineconfig.GroupTiming{
 				SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
 			},
-			MaxPendingBytes: 16 << 20,
+			MaxPendingBytes: 8 << 20,
 		},
 		HTTPAddr:      ":8080",
 		ConsumerGroup: "reefer-manager",
@@ -85,7 +85,7 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 		"CONSUMER_SESSION_TIMEOUT":    "12s",
 		"CONSUMER_HEARTBEAT_INTERVAL": "2s",
 		"CONSUMER_REBALANCE_TIMEOUT":  "20s",
-		"MAX_PENDING_BYTES":           "8MiB",
+		"MAX_PENDING_BYTES":           "4MiB",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 		"d", "g", 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25, CommitBeforeProcessing,
 		8, 3 * time.Second,
 		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
-		pipelineconfig.Bytes(8 << 20)}
+		pipelineconfig.Bytes(4 << 20)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
