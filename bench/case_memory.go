@@ -260,11 +260,24 @@ func (e *env) memoryPending(ctx context.Context, prefix string, backlog int) (pe
 	if err := e.produce(ctx, t.Retry, msgs); err != nil {
 		return 0, 0, nil, err
 	}
+	// MAX_PENDING records, or fewer when MAX_PENDING_BYTES binds first:
+	// then the count stops growing below MAX_PENDING.
 	want := float64(min(backlog, e.p.maxPending))
-	err = waitUntil(ctx, 2*time.Minute, fmt.Sprintf("order-retry holding %v records", want), func() (bool, error) {
+	var (
+		last  float64
+		since time.Time
+	)
+	err = waitUntil(ctx, 2*time.Minute, fmt.Sprintf("order-retry holding %v records, or as many as MAX_PENDING_BYTES allows", want), func() (bool, error) {
 		v, err := p.metric(ctx, "order_retry_pending_records")
 		held = v
-		return err == nil && v >= want, err
+		if err != nil || v >= want {
+			return err == nil, err
+		}
+		if v == 0 || v != last {
+			last, since = v, time.Now()
+			return false, nil
+		}
+		return time.Since(since) >= 3*time.Second, nil
 	})
 	if err != nil {
 		return 0, held, nil, err

@@ -47,6 +47,8 @@ const (
 	DefaultDrainTimeout    = 10 * time.Second
 	DefaultRetryMinBackoff = 100 * time.Millisecond
 	DefaultRetryMaxBackoff = 5 * time.Second
+	// DefaultMaxPendingBytes is the default byte bound of held records.
+	DefaultMaxPendingBytes = 8 << 20
 )
 
 // Config configures Run. Reader and Handler are required; every other field
@@ -62,6 +64,17 @@ type Config struct {
 	// MaxInFlight is the number of lanes of the default dispatcher, i.e. how
 	// many records run at the same time. Default 64.
 	MaxInFlight int
+	// MaxPendingBytes bounds the memory of the records Run holds: fetched
+	// and not yet finished (waiting in the dispatcher, for a lane or for a
+	// due time, or running), plus the offset tracker's window. Each record
+	// counts RecordSize(msg) from its fetch until it finished and left the
+	// window. When the bound is reached the fetch loop waits for records to
+	// finish (back-pressure); it never drops one. A record larger than the
+	// whole bound is taken when nothing else is held, so it runs alone
+	// rather than never. Default 8 MiB. The dispatcher's own count bound
+	// (lanes, scheduler.Config.MaxPending) still applies: whichever is
+	// reached first pauses the fetch loop.
+	MaxPendingBytes int64
 
 	// CommitInterval is how often finished offsets are committed. A shorter
 	// interval means fewer re-deliveries after a crash and more commit
@@ -142,6 +155,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
+	if c.MaxPendingBytes < 0 {
+		return c, fmt.Errorf("consumer config: MaxPendingBytes is %d, want a positive size (or 0 for the default %d)", c.MaxPendingBytes, DefaultMaxPendingBytes)
+	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	if c.Dispatcher == nil {
 		c.Dispatcher = NewKeyLanes(c.MaxInFlight, 0)
 	}
@@ -182,6 +201,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log:      cfg.Log,
 		trackers: make(map[string]*offsets.Tracker),
 		pending:  make(map[topicPartition]int64),
+		budget:   newBudget(cfg.MaxPendingBytes),
 	}
 	return l.run(ctx)
 }
@@ -201,6 +221,9 @@ type loop struct {
 	// pending holds offsets taken from the trackers but not yet committed
 	// successfully; only the committer goroutine touches it.
 	pending map[topicPartition]int64
+
+	// budget bounds the bytes of held records (MaxPendingBytes).
+	budget *budget
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -251,6 +274,14 @@ func (l *loop) fetchLoop(ctx context.Context) error {
 			return fmt.Errorf("fetch: %w", err)
 		}
 		l.cfg.OnFetched(msg)
+		// The record may be held for minutes: keep it in few allocations.
+		msg = compact(msg)
+		// Back-pressure in bytes: wait until the record fits. The record is
+		// already in memory, so the bound is MaxPendingBytes plus one record.
+		size := RecordSize(msg)
+		if err := l.budget.acquire(ctx, size); err != nil {
+			return nil // only ctx ends the wait: shutting down
+		}
 
 		var tr *offsets.Tracker
 		if l.cfg.CommitBeforeProcessing {
@@ -261,10 +292,11 @@ func (l *loop) fetchLoop(ctx context.Context) error {
 			// Begin before Dispatch: a record must be tracked before it can
 			// possibly finish.
 			tr = l.tracker(msg.Topic)
-			tr.Begin(msg.Partition, msg.Offset)
+			// A re-delivery reset empties the partition's window.
+			l.budget.release(int64(tr.Begin(msg.Partition, msg.Offset)) * windowEntryBytes)
 		}
 
-		if err := l.cfg.Dispatcher.Dispatch(ctx, msg, l.work(msg, tr)); err != nil {
+		if err := l.cfg.Dispatcher.Dispatch(ctx, msg, l.work(msg, tr, size)); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return nil
 			}
@@ -295,12 +327,21 @@ func (l *loop) inFlight() int {
 }
 
 // work wraps the handler for one record: call it until it succeeds, then mark
-// the offset done (tr is nil in commit-before-processing mode).
-func (l *loop) work(msg kafka.Message, tr *offsets.Tracker) Work {
+// the offset done (tr is nil in commit-before-processing mode) and give its
+// bytes back, except its window entry, which is given back when it leaves
+// the window (here, when it completes the finished prefix, or later).
+func (l *loop) work(msg kafka.Message, tr *offsets.Tracker, size int64) Work {
 	return func(ctx context.Context) {
-		if l.handle(ctx, msg) && tr != nil {
-			tr.Done(msg.Partition, msg.Offset)
+		ok := l.handle(ctx, msg)
+		if tr == nil {
+			l.budget.release(size)
+			return
 		}
+		folded := 0
+		if ok {
+			folded = tr.Done(msg.Partition, msg.Offset)
+		}
+		l.budget.release(size - windowEntryBytes + int64(folded)*windowEntryBytes)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
 )
 
-func start(t *testing.T, cfg devbroker.Config) *devbroker.Broker {
+func start(t testing.TB, cfg devbroker.Config) *devbroker.Broker {
 	t.Helper()
 	b, err := devbroker.Start(t.Context(), cfg)
 	if err != nil {

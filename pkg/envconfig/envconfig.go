@@ -89,8 +89,12 @@ func fieldKeys(t reflect.Type, into map[string][]string) map[string][]string {
 }
 
 // AcceptedForm describes, for an error message, the values a variable of
-// type t accepts.
+// type t accepts. A type can describe itself with a method
+// AcceptedForm() string.
 func AcceptedForm(t reflect.Type) string {
+	if d, ok := reflect.Zero(t).Interface().(interface{ AcceptedForm() string }); ok {
+		return d.AcceptedForm()
+	}
 	switch t {
 	case reflect.TypeFor[time.Duration]():
 		return "a duration such as 500ms, 2s or 1m"

@@ -50,7 +50,11 @@ func NewTracker() *Tracker {
 // means the broker re-delivers from there (the partition was revoked and
 // assigned again after a rebalance, or the reader was repositioned): the
 // partition's earlier state is dropped and tracking restarts at offset.
-func (t *Tracker) Begin(partition int, offset int64) {
+//
+// Begin returns how many entries left the window because of such a reset
+// (0 otherwise): with Done's count, the caller knows the window's size and
+// can bound its memory.
+func (t *Tracker) Begin(partition int, offset int64) (dropped int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
@@ -60,11 +64,13 @@ func (t *Tracker) Begin(partition int, offset int64) {
 		t.partitions[partition] = p
 	}
 	if p.seen && offset <= p.newest {
+		dropped = len(p.window)
 		t.reset(p)
 	}
 	p.window = append(p.window, entry{offset: offset})
 	p.newest, p.seen = offset, true
 	t.inFlight++
+	return dropped
 }
 
 // reset forgets a partition's records. Their handlers may still finish; the
@@ -88,22 +94,25 @@ func (t *Tracker) reset(p *partState) {
 // earlier delivery of a record that is tracked again marks it finished: the
 // record was processed to an acknowledged outcome, which is all a commit
 // needs; the second delivery then runs as a harmless duplicate.
-func (t *Tracker) Done(partition int, offset int64) {
+//
+// Done returns how many entries left the window: the finished prefix that
+// this call completed, 0 when an earlier record is still running.
+func (t *Tracker) Done(partition int, offset int64) (folded int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
 	p := t.partitions[partition]
 	if p == nil {
-		return
+		return 0
 	}
 	i := sort.Search(len(p.window), func(i int) bool { return p.window[i].offset >= offset })
 	if i == len(p.window) || p.window[i].offset != offset || p.window[i].done {
-		return
+		return 0
 	}
 	p.window[i].done = true
 	t.inFlight--
 	if i != 0 {
-		return // an earlier record is still running: the prefix did not move
+		return 0 // an earlier record is still running: the prefix did not move
 	}
 
 	n := 0
@@ -113,6 +122,7 @@ func (t *Tracker) Done(partition int, offset int64) {
 	p.last, p.advanced = p.window[n-1].offset, true
 	clear(p.window[:n])
 	p.window = p.window[n:]
+	return n
 }
 
 // Committable returns, for each partition whose finished prefix advanced

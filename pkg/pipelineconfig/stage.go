@@ -77,6 +77,19 @@ type Stage struct {
 	// ShutdownTimeout bounds the drain of the records being processed and
 	// each closing step after it.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+
+	// Group is the consumer-group timing of the stage's reader:
+	// CONSUMER_SESSION_TIMEOUT, CONSUMER_HEARTBEAT_INTERVAL,
+	// CONSUMER_REBALANCE_TIMEOUT.
+	Group GroupTiming
+	// MaxPendingBytes bounds the bytes of the records a stage holds between
+	// fetching and finishing them (waiting in a lane or for their due time,
+	// or running), keys, values and headers plus a fixed overhead per record
+	// (consumer.RecordOverhead). At the bound the stage stops fetching until
+	// records finish; nothing is dropped. A record larger than the bound is
+	// taken alone. The default keeps each service within 64 MiB of resident
+	// memory while the inventory is down (bench case 8).
+	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"8MiB"`
 }
 
 // Validate reports every invalid shared setting, each naming its variable
@@ -138,6 +151,12 @@ func (s Stage) Validate() error {
 	}
 	if s.ShutdownTimeout <= 0 {
 		add("SHUTDOWN_TIMEOUT=%s: want a positive duration such as 20s", s.ShutdownTimeout)
+	}
+	if err := s.Group.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.MaxPendingBytes < 64<<10 {
+		add("MAX_PENDING_BYTES=%s: want at least 64KiB, such as 16MiB", s.MaxPendingBytes)
 	}
 	return errors.Join(errs...)
 }
@@ -252,5 +271,9 @@ func (s Stage) LogAttrs() []slog.Attr {
 		slog.Int("max_message_bytes", s.MaxMessageBytes),
 		slog.Int("dlq_max_message_bytes", s.DLQMaxMessageBytes),
 		slog.Duration("shutdown_timeout", s.ShutdownTimeout),
+		slog.Duration("consumer_session_timeout", s.Group.SessionTimeout),
+		slog.Duration("consumer_heartbeat_interval", s.Group.HeartbeatInterval),
+		slog.Duration("consumer_rebalance_timeout", s.Group.RebalanceTimeout),
+		slog.String("max_pending_bytes", s.MaxPendingBytes.String()),
 	}
 }

@@ -66,6 +66,11 @@ func TestValidateNamesEveryBadVariable(t *testing.T) {
 		{"jitter fraction", map[string]string{"RETRY_JITTER_FRACTION": "0"}, []string{"RETRY_JITTER_FRACTION=0", "(0, 1]"}},
 		{"shutdown timeout", map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, []string{"SHUTDOWN_TIMEOUT=0s", "positive duration"}},
 		{"kafka", map[string]string{"KAFKA_BROKERS": "kafka"}, []string{"KAFKA_BROKERS", "host:port"}},
+		{"session timeout", map[string]string{"CONSUMER_SESSION_TIMEOUT": "1s"}, []string{"CONSUMER_SESSION_TIMEOUT=1s", "6s to 30m"}},
+		{"heartbeat above a third of the session", map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "4s"}, []string{"CONSUMER_HEARTBEAT_INTERVAL=4s", "a third of CONSUMER_SESSION_TIMEOUT (10s)"}},
+		{"heartbeat zero", map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "0s"}, []string{"CONSUMER_HEARTBEAT_INTERVAL=0s", "positive duration"}},
+		{"rebalance timeout", map[string]string{"CONSUMER_REBALANCE_TIMEOUT": "0s"}, []string{"CONSUMER_REBALANCE_TIMEOUT=0s", "1s to 30m"}},
+		{"pending bytes", map[string]string{"MAX_PENDING_BYTES": "1KiB"}, []string{"MAX_PENDING_BYTES=1KiB", "at least 64KiB"}},
 		{"every problem at once", map[string]string{"LOG_FORMAT": "xml", "SHUTDOWN_TIMEOUT": "0s"}, []string{"LOG_FORMAT", "SHUTDOWN_TIMEOUT"}},
 	}
 	for _, tt := range tests {
@@ -172,5 +177,38 @@ func TestDatabasePasswordIsNeverLoggedNorInAnError(t *testing.T) {
 		if err := cfg.Validate(); err != nil && strings.Contains(err.Error(), tt.password) {
 			t.Errorf("Validate shows the password of %q: %v", tt.url, err)
 		}
+	}
+}
+
+func TestGroupTimingDefaultsAndReaderConfig(t *testing.T) {
+	cfg := parse(t, map[string]string{})
+	want := pipelineconfig.GroupTiming{SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
+	if diff := cmp.Diff(want, cfg.Group); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	rc := cfg.Group.ReaderConfig("g", "t")
+	if rc.GroupID != "g" || rc.Topic != "t" || rc.SessionTimeout != want.SessionTimeout ||
+		rc.HeartbeatInterval != want.HeartbeatInterval || rc.RebalanceTimeout != want.RebalanceTimeout {
+		t.Errorf("ReaderConfig = %+v, want group g, topic t and the timing %+v", rc, want)
+	}
+}
+
+func TestBytesReadsUnitsAndRejectsTheRest(t *testing.T) {
+	for in, want := range map[string]pipelineconfig.Bytes{
+		"16MiB": 16 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30, "65536": 65536, "100B": 100, " 2 MiB ": 2 << 20,
+	} {
+		var b pipelineconfig.Bytes
+		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
+			t.Errorf("%q: got %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "16MB", "-1", "1.5MiB", "lots", "9999999999GiB"} {
+		var b pipelineconfig.Bytes
+		if err := b.UnmarshalText([]byte(in)); err == nil || !strings.Contains(err.Error(), "16MiB") {
+			t.Errorf("%q: got %d, %v; want an error naming the accepted form", in, b, err)
+		}
+	}
+	if got := pipelineconfig.Bytes(16 << 20).String(); got != "16MiB" {
+		t.Errorf("String = %q, want 16MiB", got)
 	}
 }

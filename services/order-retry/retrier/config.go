@@ -25,12 +25,6 @@ type Config struct {
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8082"`
 	// ConsumerGroup is the Kafka consumer group of the retry reader.
 	ConsumerGroup string `env:"CONSUMER_GROUP" envDefault:"order-retry"`
-	// SessionTimeout is how long the group waits for a member that stopped
-	// sending heartbeats (a crashed process) before giving its partitions
-	// to the others; records it held wait that long, plus their due time.
-	// Heartbeats go every tenth of it. Brokers accept 6s to 30m by default.
-	SessionTimeout time.Duration `env:"CONSUMER_SESSION_TIMEOUT" envDefault:"30s"`
-
 	// MaxPending bounds the records held in memory, waiting for their due
 	// time or running. At the bound the service stops fetching until one
 	// finishes; it never drops a record. 10,000 records of 2 KiB are about
@@ -85,9 +79,6 @@ func (c Config) Validate() error {
 			add("RETRY_TOPIC and %s are both %q: the retry topic must differ from every topic this service writes events or dead letters to", t.name, t.value)
 		}
 	}
-	if c.SessionTimeout < 6*time.Second || c.SessionTimeout > 30*time.Minute {
-		add("CONSUMER_SESSION_TIMEOUT=%s: want a duration from 6s to 30m (the broker's group session bounds), such as 30s", c.SessionTimeout)
-	}
 	if c.MaxInFlight < 1 {
 		add("MAX_IN_FLIGHT=%d: want a whole number >= 1", c.MaxInFlight)
 	}
@@ -111,7 +102,6 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(append(c.Stage.LogAttrs(),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.String("consumer_group", c.ConsumerGroup),
-		slog.Duration("consumer_session_timeout", c.SessionTimeout),
 		slog.Int("max_pending", c.MaxPending),
 		slog.Int("max_in_flight", c.MaxInFlight),
 		slog.Duration("max_due_ahead", c.MaxDueAhead),

@@ -46,13 +46,16 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			MaxMessageBytes:     1048588,
 			DLQMaxMessageBytes:  1048588,
 			ShutdownTimeout:     20 * time.Second,
+			Group: pipelineconfig.GroupTiming{
+				SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
+			},
+			MaxPendingBytes: 8 << 20,
 		},
-		HTTPAddr:       ":8082",
-		ConsumerGroup:  "order-retry",
-		SessionTimeout: 30 * time.Second,
-		MaxPending:     10000,
-		MaxInFlight:    64,
-		MaxDueAhead:    time.Hour,
+		HTTPAddr:      ":8082",
+		ConsumerGroup: "order-retry",
+		MaxPending:    10000,
+		MaxInFlight:   64,
+		MaxDueAhead:   time.Hour,
 	}
 	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(kafkaclient.Config{}, "Dial")); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -61,42 +64,47 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 
 func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 	cfg, err := retrier.ConfigFromEnv(getenv(map[string]string{
-		"KAFKA_BROKERS":            "k1:9092,k2:9093",
-		"DATABASE_URL":             "postgres://reefer:secret@db:5432/reefers",
-		"REEFER_FLEET_SIZE":        "50",
-		"INVENTORY_URL":            "http://inventory:8081",
-		"INVENTORY_TIMEOUT":        "750ms",
-		"HTTP_ADDR":                "127.0.0.1:9000",
-		"LOG_LEVEL":                "debug",
-		"LOG_FORMAT":               "text",
-		"ORDERS_TOPIC":             "o",
-		"CONTAINERS_TOPIC":         "c",
-		"RETRY_TOPIC":              "r",
-		"DLQ_TOPIC":                "d",
-		"CONSUMER_GROUP":           "g",
-		"CONSUMER_SESSION_TIMEOUT": "10s",
-		"RETRY_MAX_ATTEMPTS":       "3",
-		"RETRY_BASE_DELAY":         "200ms",
-		"RETRY_MAX_DELAY":          "10s",
-		"RETRY_JITTER":             "decorrelated",
-		"RETRY_JITTER_FRACTION":    "0.25",
-		"MAX_PENDING":              "500",
-		"MAX_IN_FLIGHT":            "8",
-		"MAX_DUE_AHEAD":            "15m",
-		"SHUTDOWN_TIMEOUT":         "3s",
+		"KAFKA_BROKERS":               "k1:9092,k2:9093",
+		"DATABASE_URL":                "postgres://reefer:secret@db:5432/reefers",
+		"REEFER_FLEET_SIZE":           "50",
+		"INVENTORY_URL":               "http://inventory:8081",
+		"INVENTORY_TIMEOUT":           "750ms",
+		"HTTP_ADDR":                   "127.0.0.1:9000",
+		"LOG_LEVEL":                   "debug",
+		"LOG_FORMAT":                  "text",
+		"ORDERS_TOPIC":                "o",
+		"CONTAINERS_TOPIC":            "c",
+		"RETRY_TOPIC":                 "r",
+		"DLQ_TOPIC":                   "d",
+		"CONSUMER_GROUP":              "g",
+		"CONSUMER_SESSION_TIMEOUT":    "12s",
+		"CONSUMER_HEARTBEAT_INTERVAL": "2s",
+		"CONSUMER_REBALANCE_TIMEOUT":  "20s",
+		"MAX_PENDING_BYTES":           "4MiB",
+		"RETRY_MAX_ATTEMPTS":          "3",
+		"RETRY_BASE_DELAY":            "200ms",
+		"RETRY_MAX_DELAY":             "10s",
+		"RETRY_JITTER":                "decorrelated",
+		"RETRY_JITTER_FRACTION":       "0.25",
+		"MAX_PENDING":                 "500",
+		"MAX_IN_FLIGHT":               "8",
+		"MAX_DUE_AHEAD":               "15m",
+		"SHUTDOWN_TIMEOUT":            "3s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := []any{cfg.Kafka.Brokers, cfg.DatabaseURL, cfg.FleetSize, cfg.InventoryURL, cfg.InventoryTimeout,
 		cfg.HTTPAddr, cfg.LogLevel, cfg.LogFormat, cfg.OrdersTopic, cfg.ContainersTopic, cfg.RetryTopic,
-		cfg.DLQTopic, cfg.ConsumerGroup, cfg.SessionTimeout, cfg.RetryMaxAttempts, cfg.RetryBaseDelay,
+		cfg.DLQTopic, cfg.ConsumerGroup, cfg.Group.SessionTimeout, cfg.RetryMaxAttempts, cfg.RetryBaseDelay,
 		cfg.RetryMaxDelay, cfg.RetryJitter, cfg.RetryJitterFraction, cfg.MaxPending, cfg.MaxInFlight,
-		cfg.MaxDueAhead, cfg.ShutdownTimeout}
+		cfg.MaxDueAhead, cfg.ShutdownTimeout, cfg.Group, cfg.MaxPendingBytes}
 	want := []any{[]string{"k1:9092", "k2:9093"}, "postgres://reefer:secret@db:5432/reefers", 50,
 		"http://inventory:8081", 750 * time.Millisecond, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
-		"d", "g", 10 * time.Second, 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25,
-		500, 8, 15 * time.Minute, 3 * time.Second}
+		"d", "g", 12 * time.Second, 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25,
+		500, 8, 15 * time.Minute, 3 * time.Second,
+		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
+		pipelineconfig.Bytes(4 << 20)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
@@ -125,6 +133,9 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 		{"due horizon within the longest delay", map[string]string{"RETRY_MAX_DELAY": "1m", "MAX_DUE_AHEAD": "1m"},
 			[]string{"MAX_DUE_AHEAD=1m0s", "above the longest retry delay, 1m6s"}},
 		{"session timeout below the broker's minimum", map[string]string{"CONSUMER_SESSION_TIMEOUT": "1s"}, []string{"CONSUMER_SESSION_TIMEOUT=1s", "6s to 30m"}},
+		{"heartbeat too slow for the session", map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "5s"}, []string{"CONSUMER_HEARTBEAT_INTERVAL=5s", "a third of CONSUMER_SESSION_TIMEOUT"}},
+		{"rebalance timeout not a duration", map[string]string{"CONSUMER_REBALANCE_TIMEOUT": "soon"}, []string{`CONSUMER_REBALANCE_TIMEOUT="soon"`}},
+		{"pending bytes unit unknown", map[string]string{"MAX_PENDING_BYTES": "16MB"}, []string{"MAX_PENDING_BYTES", "16MiB"}},
 		{"fleet size negative", map[string]string{"REEFER_FLEET_SIZE": "-3"}, []string{"REEFER_FLEET_SIZE=-3"}},
 		{"log level unknown", map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL="loud"`, "debug, info, warn or error"}},
 		{"log format unknown", map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT "xml"`, "json or text"}},

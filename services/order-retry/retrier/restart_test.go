@@ -190,3 +190,43 @@ func (p *process) terminate(t *testing.T) {
 		t.Errorf("process did not stop within 40s of SIGTERM")
 	}
 }
+
+// TestKillRestartKillWithoutWaitingRecovers is issue 14's defect 8 with the
+// real binary: it is killed, restarted, and the new process killed again
+// 1.2 s later, likely while its JoinGroup waits for the group to expire the
+// first one, without waiting for the group to settle; a third process must
+// still finish every order. Before devbroker's reaper, a process killed
+// while joining could keep its partitions unread for good (see
+// TestGroupRecoversFromAMemberKilledWhileJoining in pkg/devbroker).
+func TestKillRestartKillWithoutWaitingRecovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it as a process; skipped with -short")
+	}
+	bin := buildBinary(t)
+	e := newEnv(t, "")
+	e.setFaults(faults.Profile{Latency: faults.Duration(20 * time.Millisecond)})
+	ids := orderIDs("KRK", 60)
+	origs := e.publishOrders(ids...)
+	start := time.Now()
+	msgs := make([]kafka.Message, len(origs))
+	for i, o := range origs {
+		msgs[i] = retryRecord(o, 1, start.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	e.produce(msgs...)
+
+	environ := map[string]string{"LOG_LEVEL": "info", "CONSUMER_SESSION_TIMEOUT": "6s", "CONSUMER_REBALANCE_TIMEOUT": "6s"}
+	first := startProcess(t, bin, e.environ(environ))
+	waitFor(t, 30*time.Second, "some orders allocated", func() bool { return len(e.allocatedContainers()) > 0 })
+	first.kill(t)
+	second := startProcess(t, bin, e.environ(environ))
+	time.Sleep(1200 * time.Millisecond) // the issue's rhythm; the second is still joining
+	second.kill(t)
+	third := startProcess(t, bin, e.environ(environ))
+	// Session timeout (6 s) for the first, the reaper's session timeout
+	// plus 1 s for the second, a rebalance timeout (6 s), plus the orders'
+	// own spread (6 s) and 40 s of slack for a loaded machine: the bound
+	// separates recovery from the indefinite stall, it is no speed goal.
+	waitFor(t, 70*time.Second, "every order allocated after kill, restart, kill", func() bool { return len(e.allocatedContainers()) == len(ids) })
+	e.waitAllCommitted(30 * time.Second)
+	third.terminate(t)
+}

@@ -133,12 +133,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	blockage := hm.Blockage(log.With("component", "handoff"))
 
 	// (5) The retries.
-	reader, err := cfg.Kafka.NewReader(kafka.ReaderConfig{
-		GroupID:           cfg.ConsumerGroup,
-		Topic:             cfg.RetryTopic,
-		SessionTimeout:    cfg.SessionTimeout,
-		HeartbeatInterval: cfg.SessionTimeout / 10,
-	})
+	reader, err := cfg.Kafka.NewReader(cfg.Group.ReaderConfig(cfg.ConsumerGroup, cfg.RetryTopic))
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -210,12 +205,13 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	log.Info("consuming", "topic", cfg.RetryTopic, "group", cfg.ConsumerGroup,
 		"max_pending", cfg.MaxPending, "max_in_flight", cfg.MaxInFlight)
 	err = consumer.Run(ctx, consumer.Config{
-		Reader:       reader,
-		Handler:      r.handle,
-		Dispatcher:   sched,
-		DrainTimeout: cfg.ShutdownTimeout,
-		Log:          log.With("component", "consumer"),
-		OnFetched:    func(kafka.Message) { m.consumed.Inc() },
+		Reader:          reader,
+		Handler:         r.handle,
+		Dispatcher:      sched,
+		MaxPendingBytes: int64(cfg.MaxPendingBytes),
+		DrainTimeout:    cfg.ShutdownTimeout,
+		Log:             log.With("component", "consumer"),
+		OnFetched:       func(kafka.Message) { m.consumed.Inc() },
 	})
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", cfg.RetryTopic, err)

@@ -46,6 +46,10 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			MaxMessageBytes:     1048588,
 			DLQMaxMessageBytes:  1048588,
 			ShutdownTimeout:     20 * time.Second,
+			Group: pipelineconfig.GroupTiming{
+				SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
+			},
+			MaxPendingBytes: 8 << 20,
 		},
 		HTTPAddr:      ":8080",
 		ConsumerGroup: "reefer-manager",
@@ -59,27 +63,31 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 
 func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 	cfg, err := ConfigFromEnv(getenv(map[string]string{
-		"KAFKA_BROKERS":         "k1:9092,k2:9093",
-		"DATABASE_URL":          "postgres://reefer:secret@db:5432/reefers",
-		"REEFER_FLEET_SIZE":     "50",
-		"INVENTORY_URL":         "http://inventory:8081",
-		"INVENTORY_TIMEOUT":     "750ms",
-		"HTTP_ADDR":             "127.0.0.1:9000",
-		"LOG_LEVEL":             "debug",
-		"LOG_FORMAT":            "text",
-		"ORDERS_TOPIC":          "o",
-		"CONTAINERS_TOPIC":      "c",
-		"RETRY_TOPIC":           "r",
-		"DLQ_TOPIC":             "d",
-		"CONSUMER_GROUP":        "g",
-		"RETRY_MAX_ATTEMPTS":    "3",
-		"RETRY_BASE_DELAY":      "200ms",
-		"RETRY_MAX_DELAY":       "10s",
-		"RETRY_JITTER":          "decorrelated",
-		"RETRY_JITTER_FRACTION": "0.25",
-		"COMMIT_MODE":           "before-processing",
-		"MAX_IN_FLIGHT":         "8",
-		"SHUTDOWN_TIMEOUT":      "3s",
+		"KAFKA_BROKERS":               "k1:9092,k2:9093",
+		"DATABASE_URL":                "postgres://reefer:secret@db:5432/reefers",
+		"REEFER_FLEET_SIZE":           "50",
+		"INVENTORY_URL":               "http://inventory:8081",
+		"INVENTORY_TIMEOUT":           "750ms",
+		"HTTP_ADDR":                   "127.0.0.1:9000",
+		"LOG_LEVEL":                   "debug",
+		"LOG_FORMAT":                  "text",
+		"ORDERS_TOPIC":                "o",
+		"CONTAINERS_TOPIC":            "c",
+		"RETRY_TOPIC":                 "r",
+		"DLQ_TOPIC":                   "d",
+		"CONSUMER_GROUP":              "g",
+		"RETRY_MAX_ATTEMPTS":          "3",
+		"RETRY_BASE_DELAY":            "200ms",
+		"RETRY_MAX_DELAY":             "10s",
+		"RETRY_JITTER":                "decorrelated",
+		"RETRY_JITTER_FRACTION":       "0.25",
+		"COMMIT_MODE":                 "before-processing",
+		"MAX_IN_FLIGHT":               "8",
+		"SHUTDOWN_TIMEOUT":            "3s",
+		"CONSUMER_SESSION_TIMEOUT":    "12s",
+		"CONSUMER_HEARTBEAT_INTERVAL": "2s",
+		"CONSUMER_REBALANCE_TIMEOUT":  "20s",
+		"MAX_PENDING_BYTES":           "4MiB",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +95,13 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 	got := []any{cfg.Kafka.Brokers, cfg.DatabaseURL, cfg.FleetSize, cfg.InventoryURL, cfg.InventoryTimeout,
 		cfg.HTTPAddr, cfg.LogLevel, cfg.LogFormat, cfg.OrdersTopic, cfg.ContainersTopic, cfg.RetryTopic,
 		cfg.DLQTopic, cfg.ConsumerGroup, cfg.RetryMaxAttempts, cfg.RetryBaseDelay, cfg.RetryMaxDelay,
-		cfg.RetryJitter, cfg.RetryJitterFraction, cfg.CommitMode, cfg.MaxInFlight, cfg.ShutdownTimeout}
+		cfg.RetryJitter, cfg.RetryJitterFraction, cfg.CommitMode, cfg.MaxInFlight, cfg.ShutdownTimeout, cfg.Group, cfg.MaxPendingBytes}
 	want := []any{[]string{"k1:9092", "k2:9093"}, "postgres://reefer:secret@db:5432/reefers", 50,
 		"http://inventory:8081", 750 * time.Millisecond, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
 		"d", "g", 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25, CommitBeforeProcessing,
-		8, 3 * time.Second}
+		8, 3 * time.Second,
+		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
+		pipelineconfig.Bytes(4 << 20)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
@@ -126,6 +136,10 @@ func TestConfigFromEnvRejectsBadValues(t *testing.T) {
 		{"topic with spaces", map[string]string{"DLQ_TOPIC": " dlq"}, []string{`DLQ_TOPIC " dlq"`}},
 		{"broker not host:port", map[string]string{"KAFKA_BROKERS": "kafka"}, []string{"KAFKA_BROKERS", "host:port"}},
 		{"shutdown timeout zero", map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, []string{"SHUTDOWN_TIMEOUT=0s"}},
+		{"session timeout below the broker's minimum", map[string]string{"CONSUMER_SESSION_TIMEOUT": "1s"}, []string{"CONSUMER_SESSION_TIMEOUT=1s", "6s to 30m"}},
+		{"heartbeat too slow for the session", map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "5s"}, []string{"CONSUMER_HEARTBEAT_INTERVAL=5s", "a third of CONSUMER_SESSION_TIMEOUT"}},
+		{"rebalance timeout not a duration", map[string]string{"CONSUMER_REBALANCE_TIMEOUT": "soon"}, []string{`CONSUMER_REBALANCE_TIMEOUT="soon"`}},
+		{"pending bytes unit unknown", map[string]string{"MAX_PENDING_BYTES": "16MB"}, []string{"MAX_PENDING_BYTES", "16MiB"}},
 		{"every problem at once", map[string]string{"MAX_IN_FLIGHT": "0", "COMMIT_MODE": "x"}, []string{"MAX_IN_FLIGHT=0", `COMMIT_MODE "x"`}},
 	}
 	for _, tt := range tests {

@@ -110,7 +110,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	blockage := hm.Blockage(log.With("component", "handoff"))
 
 	// (1) The orders.
-	reader, err := cfg.Kafka.NewReader(kafka.ReaderConfig{GroupID: cfg.ConsumerGroup, Topic: cfg.OrdersTopic})
+	reader, err := cfg.Kafka.NewReader(cfg.Group.ReaderConfig(cfg.ConsumerGroup, cfg.OrdersTopic))
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -181,6 +181,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		Reader:                 reader,
 		Handler:                p.handle,
 		MaxInFlight:            cfg.MaxInFlight,
+		MaxPendingBytes:        int64(cfg.MaxPendingBytes),
 		DrainTimeout:           cfg.ShutdownTimeout,
 		CommitBeforeProcessing: cfg.CommitMode == CommitBeforeProcessing,
 		Log:                    log.With("component", "consumer"),

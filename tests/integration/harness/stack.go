@@ -337,13 +337,12 @@ func (s *Stack) WaitQuiet(ctx context.Context, ids []string, quiet time.Duration
 // WaitGroupStable waits until the consumer group is Stable with exactly
 // members members, which together hold every partition of topic.
 //
-// Scenarios that kill a service call it before killing the same service
-// again. The embedded broker (kfake) never expires a member that died
-// between its JoinGroup and the answer to it: the member joined, the
-// answer could not be delivered, and kfake arms the session timer only
-// after a delivered answer. Once the leader syncs, the dead member keeps
-// its partitions for good. A real Kafka expires it after the session
-// timeout. Killing only members of a stable group avoids the window.
+// The crash scenario calls it to kill only members of a settled group.
+// That is no longer needed for recovery: kfake never expires a member that
+// died between its JoinGroup and the answer to it (it arms the session
+// timer only after a delivered answer), but devbroker's reaper now removes
+// such a member after its session timeout, as Kafka does (see package
+// devbroker and TestGroupRecoversFromAMemberKilledWhileJoining).
 func (s *Stack) WaitGroupStable(ctx context.Context, group, topic string, members int) error {
 	want := partitions(s.Topics)[topic]
 	return retryUntil(ctx, 250*time.Millisecond, func() error {
