@@ -137,17 +137,22 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 	if p.Ledger == nil || plan.decision.Route != RouteDeadLetter {
 		d, err := plan.write(ctx)
 		d.OrderID = orderID
-		return d, err
+		if err != nil || p.Ledger == nil || d.Route != RouteDeadLetter {
+			return d, err
+		}
+		// The retry topic refused the record for good (too large, or
+		// invalid), so the router dead-lettered it instead. The claim comes
+		// after the write here, as the refusal is known only then; a crash
+		// in between re-runs the record, which is refused and dead-lettered
+		// again, and then claims with the same token.
+		got, err := p.Ledger.DeadLetter(ctx, orderID, p.claimOf(in, prev, cmpErr(d.Err, cause)))
+		if err != nil {
+			return d, fmt.Errorf("order %s: %w", orderID, err)
+		}
+		d.Released, d.Quarantined = got.Released, got.Quarantined
+		return d, nil
 	}
-	claim := allocation.Claim{
-		Token:        coordinates(in),
-		Generation:   prev.RedriveCount,
-		ErrorClass:   failure.ClassOf(cause),
-		ErrorReason:  failure.ReasonOf(cause),
-		ErrorMessage: cause.Error(),
-	}
-	claim.Quarantine, _ = allocation.RefusedContainer(cause)
-	got, err := p.Ledger.DeadLetter(ctx, orderID, claim)
+	got, err := p.Ledger.DeadLetter(ctx, orderID, p.claimOf(in, prev, cause))
 	if err != nil {
 		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
 	}
@@ -163,6 +168,21 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 	d.OrderID = orderID
 	d.Released, d.Quarantined = got.Released, got.Quarantined
 	return d, err
+}
+
+// claimOf is the dead-letter claim of record in for cause: its token is
+// the record's coordinates, so the same record processed again finds its
+// own claim.
+func (p *Processor) claimOf(in kafka.Message, prev retrymeta.Meta, cause error) allocation.Claim {
+	claim := allocation.Claim{
+		Token:        coordinates(in),
+		Generation:   prev.RedriveCount,
+		ErrorClass:   failure.ClassOf(cause),
+		ErrorReason:  failure.ReasonOf(cause),
+		ErrorMessage: cause.Error(),
+	}
+	claim.Quarantine, _ = allocation.RefusedContainer(cause)
+	return claim
 }
 
 // deadLettered concludes a record whose order the store found

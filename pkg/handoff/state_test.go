@@ -346,3 +346,35 @@ func TestClaimedDeadLetterIsWrittenAgainByItsOwnRecord(t *testing.T) {
 		t.Errorf("%s dead letters after the other chain, want 1", got)
 	}
 }
+
+// A record the retry topic refuses for its size is dead-lettered as
+// oversize by the router instead of retried; the order must then be
+// concluded dead-lettered too, its reefer released, or the reservation
+// made before the failed inventory call would be held for good.
+func TestOversizeRetryConcludesTheOrderAndReleasesItsReefer(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.p.Router.MaxMessageBytes = map[string]int{"order-retries": 16 << 10}
+	pl.inventory(func(string, string) error { return unavailable })
+
+	padding := kafka.Header{Key: "x-padding", Value: make([]byte, 20<<10)}
+	d, err := pl.p.Process(t.Context(), orderRecord(t, "O-1", padding), retrymeta.Meta{})
+	if err != nil || d.Route != handoff.RouteDeadLetter || d.Reason != retrymeta.Oversize {
+		t.Fatalf("Process = %+v, %v; want an oversize dead letter", d, err)
+	}
+	if got := len(pl.written()["order-retries"]); got != 0 {
+		t.Errorf("%d records written to order-retries, want none", got)
+	}
+	o, ok, err := pl.store.Order(t.Context(), "O-1")
+	if err != nil || !ok || o.State != allocation.StateDeadLettered {
+		t.Errorf("order state = %+v (ok %v, err %v), want dead-lettered", o, ok, err)
+	}
+	for n := 1; n <= 3; n++ {
+		r, err := pl.store.Reefer(t.Context(), reeferstore.SeedReefer(n).ContainerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != reeferstore.StatusFree {
+			t.Errorf("reefer %s is %s after the order was dead-lettered as oversize, want free", r.ContainerID, r.Status)
+		}
+	}
+}
