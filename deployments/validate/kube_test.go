@@ -167,7 +167,7 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 		path  string
 	}{
 		{"liveness", c.LivenessProbe, "/healthz"},
-		{"readiness", c.ReadinessProbe, "/readyz"},
+		{"readiness", c.ReadinessProbe, loaded.Facts.ReadinessPath},
 		{"startup", c.StartupProbe, "/healthz"},
 	} {
 		if p.probe == nil {

@@ -23,6 +23,10 @@ type Facts struct {
 	Group, Consumes string
 	// Brokers are the Kafka bootstrap brokers; empty when not used.
 	Brokers []string
+	// ReadinessPath is what a Kubernetes readiness probe should GET:
+	// /readyz, except for the inventory mock, whose /readyz fails during an
+	// injected outage that must reach callers as 503s (use /healthz).
+	ReadinessPath string
 }
 
 // Service is one program of the suite, named as its compose service and
@@ -42,15 +46,15 @@ func All() []Service {
 	return []Service{
 		{Name: "reefer-manager", load: func(getenv func(string) string) (Facts, error) {
 			cfg, err := manager.ConfigFromEnv(getenv)
-			return Facts{HTTPAddr: cfg.HTTPAddr, Group: cfg.ConsumerGroup, Consumes: cfg.OrdersTopic, Brokers: cfg.Kafka.Brokers}, err
+			return Facts{HTTPAddr: cfg.HTTPAddr, Group: cfg.ConsumerGroup, Consumes: cfg.OrdersTopic, Brokers: cfg.Kafka.Brokers, ReadinessPath: "/readyz"}, err
 		}},
 		{Name: "order-retry", load: func(getenv func(string) string) (Facts, error) {
 			cfg, err := retrier.ConfigFromEnv(getenv)
-			return Facts{HTTPAddr: cfg.HTTPAddr, Group: cfg.ConsumerGroup, Consumes: cfg.RetryTopic, Brokers: cfg.Kafka.Brokers}, err
+			return Facts{HTTPAddr: cfg.HTTPAddr, Group: cfg.ConsumerGroup, Consumes: cfg.RetryTopic, Brokers: cfg.Kafka.Brokers, ReadinessPath: "/readyz"}, err
 		}},
 		{Name: "container-inventory-mock", load: func(getenv func(string) string) (Facts, error) {
 			cfg, err := inventorymock.ConfigFromEnv(getenv)
-			return Facts{HTTPAddr: cfg.HTTPAddr}, err
+			return Facts{HTTPAddr: cfg.HTTPAddr, ReadinessPath: "/healthz"}, err
 		}},
 		{Name: "dlq", load: loadDLQ},
 	}

@@ -17,11 +17,11 @@ func TestLoadRecordsWhatEachServiceReads(t *testing.T) {
 		facts   Facts
 	}{
 		{"reefer-manager", db, []string{"KAFKA_BROKERS", "KAFKA_SASL_PASSWORD", "RETRY_MAX_ATTEMPTS", "COMMIT_MODE", "DATABASE_URL"},
-			Facts{HTTPAddr: ":8080", Group: "reefer-manager", Consumes: "orders", Brokers: []string{"localhost:9092"}}},
+			Facts{HTTPAddr: ":8080", Group: "reefer-manager", Consumes: "orders", Brokers: []string{"localhost:9092"}, ReadinessPath: "/readyz"}},
 		{"order-retry", db, []string{"KAFKA_BROKERS", "RETRY_TOPIC", "MAX_PENDING", "MAX_DUE_AHEAD"},
-			Facts{HTTPAddr: ":8082", Group: "order-retry", Consumes: "order-retries", Brokers: []string{"localhost:9092"}}},
+			Facts{HTTPAddr: ":8082", Group: "order-retry", Consumes: "order-retries", Brokers: []string{"localhost:9092"}, ReadinessPath: "/readyz"}},
 		{"container-inventory-mock", map[string]string{"HTTP_ADDR": "127.0.0.1:8081"}, []string{"FAULT_PROFILE", "ADMIN_TOKEN", "HTTP_ADDR"},
-			Facts{HTTPAddr: "127.0.0.1:8081"}},
+			Facts{HTTPAddr: "127.0.0.1:8081", ReadinessPath: "/healthz"}},
 		{"dlq", nil, []string{"KAFKA_BROKERS", "DLQ_TOPIC", "RETRY_TOPIC"}, Facts{}},
 	}
 	for _, tc := range cases {
