@@ -48,10 +48,12 @@ type overlay struct {
 	imageTag string
 	// strimzi: topics and users are Strimzi resources (strimzi_test.go).
 	strimzi bool
+	// keda: KEDA ScaledObjects scale the consumers instead of HPAs.
+	keda bool
 }
 
 func overlays(t *testing.T) []overlay {
-	return []overlay{
+	all := []overlay{
 		{
 			name: "dev", namespace: "reefer-dlq-dev",
 			deployments: []string{"container-inventory-mock", "order-retry", "reefer-manager"},
@@ -85,6 +87,10 @@ func overlays(t *testing.T) []overlay {
 			strimzi:  true,
 		},
 	}
+	// strimzi with components/keda: the same, scaled on lag by KEDA.
+	keda := all[len(all)-1]
+	keda.name, keda.keda = "strimzi-keda", true
+	return append(all, keda)
 }
 
 func TestKustomizeOverlaysRenderStrictlyTypedAndConsistent(t *testing.T) {
@@ -229,13 +235,20 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 		return
 	}
 	// A consumer: replicas beyond the partitions of its topic sit idle.
-	hpa, ok := kube.Find[*autoscalingv2.HorizontalPodAutoscaler](objs, d.Name)
-	if !ok {
-		t.Fatalf("consumer %s has no HorizontalPodAutoscaler", d.Name)
-	}
 	partitions, ok := contractTopics()[loaded.Facts.Consumes]
 	if !ok {
 		t.Fatalf("%s consumes %q, which is no topic of the contract", d.Name, loaded.Facts.Consumes)
+	}
+	hpa, hasHPA := kube.Find[*autoscalingv2.HorizontalPodAutoscaler](objs, d.Name)
+	if o.keda {
+		if hasHPA {
+			t.Errorf("HorizontalPodAutoscaler %s next to KEDA's ScaledObject: two autoscalers fight", d.Name)
+		}
+		checkScaledObject(t, objs, d, env, loaded.Facts, partitions)
+		return
+	}
+	if !hasHPA {
+		t.Fatalf("consumer %s has no HorizontalPodAutoscaler", d.Name)
 	}
 	if hpa.Spec.MaxReplicas > int32(partitions) {
 		t.Errorf("HorizontalPodAutoscaler maxReplicas %d: %s has %d partitions, so at most %d replicas of group %s get work",

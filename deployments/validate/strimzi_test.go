@@ -187,6 +187,7 @@ type acl struct{ kind, name, op string }
 // each program logs in as its own user.
 func checkKafkaUsers(t *testing.T, o overlay, objs []kube.Object) {
 	needs := kafkaDeployments(t, o, objs)
+	keda := kedaUsers(t, objs)
 	users := kube.All[*kube.KafkaUser](objs)
 	var names []string
 	for _, u := range users {
@@ -199,8 +200,9 @@ func checkKafkaUsers(t *testing.T, o overlay, objs []kube.Object) {
 			continue
 		}
 		need, ok := needs[u.Name]
-		if !ok {
-			t.Errorf("KafkaUser/%s: no Deployment logs in as it", u.Name)
+		lagReads, isKEDA := keda[u.Name]
+		if !ok && !isKEDA {
+			t.Errorf("KafkaUser/%s: no Deployment and no KEDA trigger logs in as it", u.Name)
 			continue
 		}
 		var granted []acl
@@ -223,6 +225,7 @@ func checkKafkaUsers(t *testing.T, o overlay, objs []kube.Object) {
 		for _, g := range need.Groups {
 			want = append(want, acl{"group", g, "Read"})
 		}
+		want = append(want, lagReads...)
 		less := func(a, b acl) int { return strings.Compare(a.kind+a.name+a.op, b.kind+b.name+b.op) }
 		slices.SortFunc(granted, less)
 		slices.SortFunc(want, less)

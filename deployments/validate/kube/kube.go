@@ -45,6 +45,8 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"):            func() any { return new(networkingv1.NetworkPolicy) },
 	strimziV1beta2.WithKind("KafkaTopic"):                                func() any { return new(KafkaTopic) },
 	strimziV1beta2.WithKind("KafkaUser"):                                 func() any { return new(KafkaUser) },
+	kedaV1alpha1.WithKind("ScaledObject"):                                func() any { return new(ScaledObject) },
+	kedaV1alpha1.WithKind("TriggerAuthentication"):                       func() any { return new(TriggerAuthentication) },
 }
 
 // Decode decodes one object, given as JSON, into the Go type of its kind.
