@@ -126,6 +126,8 @@ func TestCheckAcceptsTheContractAndRefusesWhatItIsNot(t *testing.T) {
 		{"poison dead letter", OrderDeadLetter, kafka.Message{Value: []byte("not json"), Headers: dead}, ""},
 		{"dead letter without reason", OrderDeadLetter, kafka.Message{Value: created, Headers: retry}, "x-dlq-reason"},
 		{"dead letter with unknown reason", OrderDeadLetter, kafka.Message{Value: created, Headers: append(retry, header("x-error-stack", "s", "x-dlq-reason", "bored", "x-dlq-dead-lettered-at", "1")...)}, "x-dlq-reason"},
+		{"edited and redriven", OrderRetries, kafka.Message{Value: created, Headers: append(retry[:len(retry):len(retry)], header("x-dlq-redrive-count", "1", "x-dlq-edited-from", "order-dead-letter/0/42")...)}, ""},
+		{"edited-from without a topic", OrderRetries, kafka.Message{Value: created, Headers: append(retry[:len(retry):len(retry)], header("x-dlq-edited-from", "0:42")...)}, "x-dlq-edited-from"},
 		{"redriven to orders", Orders, kafka.Message{Value: created, Headers: header("x-original-topic", "orders", "x-original-partition", "2", "x-original-offset", "41", "x-dlq-redrive-count", "1")}, ""},
 		{"resolution", Resolutions, kafka.Message{Key: []byte("0:12"), Value: []byte(`{"deadLetter":{"topic":"order-dead-letter","partition":0,"offset":12},"action":"redriven","at":"2026-01-02T03:04:05Z","by":"ops@host","target":{"topic":"order-retries","partition":1,"offset":3},"redriveCount":1}`)}, ""},
 		{"resolution with unknown action", Resolutions, kafka.Message{Value: []byte(`{"deadLetter":{"topic":"d","partition":0,"offset":1},"action":"ignored","at":"2026-01-02T03:04:05Z","by":"x"}`)}, "action"},
