@@ -35,10 +35,15 @@ SERVICE_BASE_IMAGE ?= scratch
 IMAGE_OF = reefer-manager=$(REEFER_MANAGER_IMAGE) order-retry=$(ORDER_RETRY_IMAGE) \
 	container-inventory-mock=$(INVENTORY_MOCK_IMAGE) dlq=$(DLQ_IMAGE) devbroker=$(DEVBROKER_IMAGE)
 
-# testcontainers-go on an engine without a registry: the reaper's image cannot
-# be pulled (only the exact value "true" disables it), and inside a container
-# the mapped ports are reached on localhost.
+# testcontainers-go's reaper (Ryuk) removes the containers of a test run
+# that was killed; it stays on by default. Only on an engine without a
+# registry (NO_REGISTRY=1, which .ci/run sets) its image cannot be pulled,
+# so it is disabled there (only the exact value "true" disables it).
+# Inside a container the mapped ports are reached on localhost.
+NO_REGISTRY ?=
+ifeq ($(NO_REGISTRY),1)
 export TESTCONTAINERS_RYUK_DISABLED := true
+endif
 ifneq ($(wildcard /.dockerenv),)
 export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
 endif
@@ -53,6 +58,8 @@ UNIT_TEST_FLAGS ?= -short $(RACE)
 STATICCHECK_VERSION := v0.8.2
 TOOLS := $(CURDIR)/bin/tools
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)
 TEST_LOG := bin/test.log
 # make test runs go test -json through scripts/testreport, which prints what
 # go test prints and records each test's duration here: the slowest ten are
@@ -150,6 +157,16 @@ test-stress: ## make test while scripts/cpuhog keeps every core busy (HOG_WORKER
 	echo "test-stress: $$(grep '^packages:' bin/test-stress.log | tail -n 1)"; \
 	exit $$rc
 
+# The public images test-public runs the integration suite on.
+PUBLIC_POSTGRES_IMAGE ?= postgres:16
+PUBLIC_KAFKA_IMAGE ?= apache/kafka:4.2.0
+
+.PHONY: test-public
+test-public: ## Run the integration suite on public images (postgres:16, apache/kafka:4.2.0; needs a registry; Ryuk on)
+	@$(MAKE) docker-check
+	@$(MAKE) images-services
+	cd tests/integration && env -u TESTCONTAINERS_RYUK_DISABLED POSTGRES_IMAGE=$(PUBLIC_POSTGRES_IMAGE) KAFKA_IMAGE=$(PUBLIC_KAFKA_IMAGE) go test $(TEST_FLAGS) ./...
+
 test-unit: ## Run the tests that need no Docker engine (go test -short in every module)
 	@failed=""; \
 	for m in $(MODULES); do \
@@ -165,8 +182,16 @@ $(STATICCHECK):
 	@GOBIN=$(TOOLS) GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@mv $(TOOLS)/staticcheck $@
 
-lint: $(STATICCHECK) ## go vet, gofmt check and staticcheck over every module
+$(ACTIONLINT):
+	@mkdir -p $(TOOLS)
+	@echo "lint: installing actionlint $(ACTIONLINT_VERSION) into $(TOOLS)"
+	@GOBIN=$(TOOLS) GOFLAGS= go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	@mv $(TOOLS)/actionlint $@
+
+lint: $(STATICCHECK) $(ACTIONLINT) ## go vet, gofmt check and staticcheck over every module; actionlint on .github/workflows
 	@failed=""; \
+	echo "lint: .github/workflows (actionlint)"; \
+	$(ACTIONLINT) || failed="$$failed actionlint"; \
 	for m in $(MODULES); do \
 		if ! $(HAS_GO); then echo "lint: $$m (no Go packages yet)"; continue; fi; \
 		echo "lint: $$m"; \
@@ -199,7 +224,7 @@ check-gowork-off: ## Build and vet every module on its own (GOWORK=off), as a co
 env: ## Print the test environment; eval "$(make -s env)" before running go test by hand
 	@for v in TESTCONTAINERS_RYUK_DISABLED $(if $(TESTCONTAINERS_HOST_OVERRIDE),TESTCONTAINERS_HOST_OVERRIDE) \
 		POSTGRES_IMAGE KAFKA_IMAGE REEFER_MANAGER_IMAGE ORDER_RETRY_IMAGE INVENTORY_MOCK_IMAGE DLQ_IMAGE DEVBROKER_IMAGE; do \
-		echo "export $$v=$${!v}"; \
+		echo "export $$v=$${!v:-}"; \
 	done
 
 rename: ## Give a fork its own module path: make rename MODULE=example.com/you/project

@@ -46,10 +46,14 @@ type overlay struct {
 	monitor bool
 	// imageTag every image of the suite must carry.
 	imageTag string
+	// strimzi: topics and users are Strimzi resources (strimzi_test.go).
+	strimzi bool
+	// keda: KEDA ScaledObjects scale the consumers instead of HPAs.
+	keda bool
 }
 
 func overlays(t *testing.T) []overlay {
-	return []overlay{
+	all := []overlay{
 		{
 			name: "dev", namespace: "reefer-dlq-dev",
 			deployments: []string{"container-inventory-mock", "order-retry", "reefer-manager"},
@@ -67,7 +71,26 @@ func overlays(t *testing.T) []overlay {
 			monitor:  true,
 			imageTag: ":0.1.0",
 		},
+		{
+			// prod on Strimzi: one KafkaUser (and Secret) per program.
+			name: "strimzi", namespace: "reefer-dlq",
+			deployments: []string{"dlq-watch", "order-retry", "reefer-manager"},
+			external: map[string]map[string]string{
+				"reefer-dlq-database":        {"DATABASE_URL": "postgres://reefer:secret@postgres.example.internal:5432/reefer?sslmode=verify-full"},
+				"reefer-manager":             {"password": "secret"},
+				"order-retry":                {"password": "secret"},
+				"dlq-watch":                  {"password": "secret"},
+				"my-cluster-cluster-ca-cert": {"ca.crt": caPEM(t)},
+			},
+			monitor:  true,
+			imageTag: ":0.1.0",
+			strimzi:  true,
+		},
 	}
+	// strimzi with components/keda: the same, scaled on lag by KEDA.
+	keda := all[len(all)-1]
+	keda.name, keda.keda = "strimzi-keda", true
+	return append(all, keda)
 }
 
 func TestKustomizeOverlaysRenderStrictlyTypedAndConsistent(t *testing.T) {
@@ -106,6 +129,9 @@ func TestKustomizeOverlaysRenderStrictlyTypedAndConsistent(t *testing.T) {
 				checkTopicInitJob(t, o, objs, job)
 			}
 			checkScraping(t, o, objs)
+			if o.strimzi {
+				checkStrimzi(t, o, objs)
+			}
 		})
 	}
 }
@@ -125,13 +151,14 @@ func checkNamespace(t *testing.T, o overlay, objs []kube.Object) {
 // own code: the variables it reads and accepts, its ports and probes, and
 // what the group's partitions allow.
 func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Deployment) {
-	svc, ok := services.Lookup(d.Name)
+	program := d.Spec.Template.Labels["app.kubernetes.io/name"]
+	svc, ok := services.Lookup(program)
 	if !ok {
-		t.Fatalf("Deployment %s is no service of the suite", d.Name)
+		t.Fatalf("Deployment %s runs %q (label app.kubernetes.io/name), no program of the suite", d.Name, program)
 	}
 	spec := d.Spec.Template.Spec
-	if len(spec.Containers) != 1 || spec.Containers[0].Name != d.Name {
-		t.Fatalf("want one container named %s, got %d", d.Name, len(spec.Containers))
+	if len(spec.Containers) != 1 || spec.Containers[0].Name != program {
+		t.Fatalf("want one container named %s, got %d", program, len(spec.Containers))
 	}
 	c := spec.Containers[0]
 	if !strings.HasSuffix(c.Image, o.imageTag) {
@@ -140,6 +167,9 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 
 	env := containerEnv(t, objs, o, spec, c)
 	loaded, err := svc.Load(env)
+	if program == "dlq" {
+		loaded, err = services.LoadDLQ(c.Args, env)
+	}
 	if err != nil {
 		t.Error(err)
 	}
@@ -153,6 +183,10 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 		t.Errorf("GOMEMLIMIT=%q is not a size the Go runtime reads", v)
 	}
 
+	if loaded.Facts.HTTPAddr == "" {
+		checkSingleton(t, objs, d)
+		return // a command, not a server: no port, no probes
+	}
 	httpPort := int32(port(t, loaded.Facts.HTTPAddr))
 	named := map[string]int32{}
 	for _, p := range c.Ports {
@@ -167,7 +201,7 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 		path  string
 	}{
 		{"liveness", c.LivenessProbe, "/healthz"},
-		{"readiness", c.ReadinessProbe, "/readyz"},
+		{"readiness", c.ReadinessProbe, loaded.Facts.ReadinessPath},
 		{"startup", c.StartupProbe, "/healthz"},
 	} {
 		if p.probe == nil {
@@ -201,17 +235,41 @@ func checkDeployment(t *testing.T, o overlay, objs []kube.Object, d *appsv1.Depl
 		return
 	}
 	// A consumer: replicas beyond the partitions of its topic sit idle.
-	hpa, ok := kube.Find[*autoscalingv2.HorizontalPodAutoscaler](objs, d.Name)
-	if !ok {
-		t.Fatalf("consumer %s has no HorizontalPodAutoscaler", d.Name)
-	}
 	partitions, ok := contractTopics()[loaded.Facts.Consumes]
 	if !ok {
 		t.Fatalf("%s consumes %q, which is no topic of the contract", d.Name, loaded.Facts.Consumes)
 	}
+	hpa, hasHPA := kube.Find[*autoscalingv2.HorizontalPodAutoscaler](objs, d.Name)
+	if o.keda {
+		if hasHPA {
+			t.Errorf("HorizontalPodAutoscaler %s next to KEDA's ScaledObject: two autoscalers fight", d.Name)
+		}
+		checkScaledObject(t, objs, d, env, loaded.Facts, partitions)
+		return
+	}
+	if !hasHPA {
+		t.Fatalf("consumer %s has no HorizontalPodAutoscaler", d.Name)
+	}
 	if hpa.Spec.MaxReplicas > int32(partitions) {
 		t.Errorf("HorizontalPodAutoscaler maxReplicas %d: %s has %d partitions, so at most %d replicas of group %s get work",
 			hpa.Spec.MaxReplicas, loaded.Facts.Consumes, partitions, partitions, loaded.Facts.Group)
+	}
+}
+
+// checkSingleton: a program without an HTTP server in a Deployment is dlq
+// watch, which must run alone (two would redrive the same letters), also
+// during a rollout.
+func checkSingleton(t *testing.T, objs []kube.Object, d *appsv1.Deployment) {
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Errorf("replicas %v: want exactly 1", d.Spec.Replicas)
+	}
+	if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("strategy %q: want Recreate, so that old and new never run together", d.Spec.Strategy.Type)
+	}
+	for _, h := range kube.All[*autoscalingv2.HorizontalPodAutoscaler](objs) {
+		if h.Spec.ScaleTargetRef.Name == d.Name {
+			t.Errorf("HorizontalPodAutoscaler/%s scales a Deployment that must run alone", h.Name)
+		}
 	}
 }
 

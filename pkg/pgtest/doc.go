@@ -11,7 +11,10 @@
 // skips them, and without -short a missing engine or image is a test failure
 // with a message that says what to do, never a silent skip.
 //
-// The container is removed when the test ends. The environment the Makefile
-// sets matters here: TESTCONTAINERS_RYUK_DISABLED=true (the reaper's image
-// cannot be pulled offline) and, inside a container, TESTCONTAINERS_HOST_OVERRIDE=localhost.
+// The container is removed when the test ends, and testcontainers' reaper
+// (Ryuk) removes it if the test process is killed. Only on an engine without
+// a registry must the reaper be disabled (TESTCONTAINERS_RYUK_DISABLED=true:
+// its image cannot be pulled; `make test NO_REGISTRY=1` and .ci/run do it).
+// Inside a container set TESTCONTAINERS_HOST_OVERRIDE=localhost (the
+// Makefile does).
 package pgtest

@@ -175,7 +175,7 @@ func reaperHint() string {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "true" {
 		return ""
 	}
-	return " (on an engine that cannot pull images set TESTCONTAINERS_RYUK_DISABLED=true, as `make test` does)"
+	return " (on an engine that cannot pull images set TESTCONTAINERS_RYUK_DISABLED=true, as `make test NO_REGISTRY=1` does)"
 }
 
 // isLocalImage reports whether img is one of the images `make images` builds,

@@ -47,9 +47,11 @@ func TestScenarioOutageThenRecovery(t *testing.T) {
 	}
 
 	// Phase 2: redrive once the inventory is healthy. The probe is the
-	// inventory's own GET /containers, which the outage breaks (its /readyz
-	// stays 200: the mock itself is fine, only its answers are faked).
-	probe := harness.InventoryURL + "/containers?status=allocated"
+	// command dlq's help gives, `--when-healthy http://inventory:8081/readyz`:
+	// the real dlq binary against the real mock over the network, whose
+	// /readyz fails while the outage is injected. Were it 200, dlq would not
+	// wait and the "waiting for" check below would fail.
+	probe := harness.InventoryURL + "/readyz"
 	run, err := s.StartDLQ(timeout(t, time.Minute), "redrive", "--reason", "max-attempts",
 		"--when-healthy", probe, "--probe-interval", "200ms", "--healthy-after", "2", "--yes")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -42,6 +43,11 @@ var kinds = map[schema.GroupVersionKind]func() any{
 	autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"): func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	monitoringv1.SchemeGroupVersion.WithKind("ServiceMonitor"):           func() any { return new(monitoringv1.ServiceMonitor) },
 	monitoringv1.SchemeGroupVersion.WithKind("PrometheusRule"):           func() any { return new(monitoringv1.PrometheusRule) },
+	networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy"):            func() any { return new(networkingv1.NetworkPolicy) },
+	strimziV1beta2.WithKind("KafkaTopic"):                                func() any { return new(KafkaTopic) },
+	strimziV1beta2.WithKind("KafkaUser"):                                 func() any { return new(KafkaUser) },
+	kedaV1alpha1.WithKind("ScaledObject"):                                func() any { return new(ScaledObject) },
+	kedaV1alpha1.WithKind("TriggerAuthentication"):                       func() any { return new(TriggerAuthentication) },
 }
 
 // Decode decodes one object, given as JSON, into the Go type of its kind.

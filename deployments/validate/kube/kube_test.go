@@ -39,8 +39,17 @@ func TestDecodeIsStrict(t *testing.T) {
 		},
 		{
 			name:    "a kind without a Go type",
-			json:    `{"apiVersion":"kafka.strimzi.io/v1beta2","kind":"KafkaTopic","metadata":{"name":"orders"}}`,
-			wantErr: `no Go type for apiVersion "kafka.strimzi.io/v1beta2" kind "KafkaTopic"`,
+			json:    `{"apiVersion":"kafka.strimzi.io/v1beta2","kind":"KafkaConnect","metadata":{"name":"c"}}`,
+			wantErr: `no Go type for apiVersion "kafka.strimzi.io/v1beta2" kind "KafkaConnect"`,
+		},
+		{
+			name:    "a KafkaUser with a misspelled field",
+			json:    `{"apiVersion":"kafka.strimzi.io/v1beta2","kind":"KafkaUser","metadata":{"name":"u"},"spec":{"authentication":{"type":"scram-sha-512"},"authorization":{"type":"simple","acl":[]}}}`,
+			wantErr: `unknown field "spec.authorization.acl"`,
+		},
+		{
+			name: "a KafkaTopic",
+			json: `{"apiVersion":"kafka.strimzi.io/v1beta2","kind":"KafkaTopic","metadata":{"name":"orders"},"spec":{"partitions":6,"replicas":3,"config":{"retention.ms":1}}}`,
 		},
 		{
 			name:    "a kind of another API version",

@@ -17,12 +17,16 @@ func TestLoadRecordsWhatEachServiceReads(t *testing.T) {
 		facts   Facts
 	}{
 		{"reefer-manager", db, []string{"KAFKA_BROKERS", "KAFKA_SASL_PASSWORD", "RETRY_MAX_ATTEMPTS", "COMMIT_MODE", "DATABASE_URL"},
-			Facts{HTTPAddr: ":8080", Group: "reefer-manager", Consumes: "orders", Brokers: []string{"localhost:9092"}}},
+			Facts{HTTPAddr: ":8080", Group: "reefer-manager", Consumes: "orders", Brokers: []string{"localhost:9092"}, ReadinessPath: "/readyz",
+				Kafka: Access{Reads: []string{"orders"}, Writes: []string{"orders", "containers", "order-retries", "order-dead-letter"}, Groups: []string{"reefer-manager"}}}},
 		{"order-retry", db, []string{"KAFKA_BROKERS", "RETRY_TOPIC", "MAX_PENDING", "MAX_DUE_AHEAD"},
-			Facts{HTTPAddr: ":8082", Group: "order-retry", Consumes: "order-retries", Brokers: []string{"localhost:9092"}}},
+			Facts{HTTPAddr: ":8082", Group: "order-retry", Consumes: "order-retries", Brokers: []string{"localhost:9092"}, ReadinessPath: "/readyz",
+				Kafka: Access{Reads: []string{"order-retries"}, Writes: []string{"orders", "containers", "order-retries", "order-dead-letter"}, Groups: []string{"order-retry"}}}},
 		{"container-inventory-mock", map[string]string{"HTTP_ADDR": "127.0.0.1:8081"}, []string{"FAULT_PROFILE", "ADMIN_TOKEN", "HTTP_ADDR"},
-			Facts{HTTPAddr: "127.0.0.1:8081"}},
-		{"dlq", nil, []string{"KAFKA_BROKERS", "DLQ_TOPIC", "RETRY_TOPIC"}, Facts{}},
+			Facts{HTTPAddr: "127.0.0.1:8081", ReadinessPath: "/healthz"}},
+		{"dlq", nil, []string{"KAFKA_BROKERS", "DLQ_TOPIC", "RETRY_TOPIC"}, Facts{Kafka: Access{
+			Reads:  []string{"order-dead-letter", "order-dead-letter.resolutions"},
+			Writes: []string{"order-retries", "order-dead-letter.resolutions"}, Groups: []string{"dlq-redrive"}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.service, func(t *testing.T) {
@@ -82,5 +86,20 @@ func TestLoadReportsValuesTheServiceRefuses(t *testing.T) {
 				t.Fatalf("Load error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestLoadDLQFollowsTheDeploymentsArguments(t *testing.T) {
+	env := map[string]string{"DLQ_TOPIC": "dl", "RETRY_TOPIC": "rt", "DLQ_REDRIVE_GROUP": "g"}
+	got, err := LoadDLQ([]string{"watch", "--when-healthy", "http://inventory:8080/health", "--rate", "50"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Access{Reads: []string{"dl", "dl.resolutions"}, Writes: []string{"rt", "dl.resolutions"}, Groups: []string{"g"}}
+	if diff := cmp.Diff(want, got.Facts.Kafka); diff != "" {
+		t.Errorf("access (-want +got):\n%s", diff)
+	}
+	if _, err := LoadDLQ([]string{"watch", "--when-healthy", "http://x/health", "--rat", "50"}, env); err == nil {
+		t.Error("a misspelt flag (--rat) was accepted")
 	}
 }

@@ -35,7 +35,10 @@ func startService(t testing.TB, cfg inventorymock.Config) (*inventorymock.Servic
 		}
 	})
 	base := "http://" + s.Addr()
-	return s, base, admin.New(base, cfg.AdminToken)
+	adm := admin.New(base, cfg.AdminToken)
+	adm.HTTP = specCheckingClient(t, nil)
+	adm.HTTP.Timeout = 10 * time.Second
+	return s, base, adm
 }
 
 // answer is an HTTP response as the tests compare it.
@@ -46,7 +49,8 @@ type answer struct {
 }
 
 // send makes one request with a JSON body (when body is not empty) and
-// decodes a JSON answer.
+// decodes a JSON answer. Every answer is checked against openapi.yaml
+// (specCheckingClient), whatever client the test passes.
 func send(t testing.TB, client *http.Client, method, url, contentType, body string, header map[string]string) answer {
 	t.Helper()
 	var r io.Reader
@@ -63,10 +67,15 @@ func send(t testing.TB, client *http.Client, method, url, contentType, body stri
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	if client == nil {
-		client = http.DefaultClient
+	checked := specCheckingClient(t, nil)
+	if client != nil {
+		checked.Transport.(*specTransport).base = client.Transport
+		if checked.Transport.(*specTransport).base == nil {
+			checked.Transport.(*specTransport).base = http.DefaultTransport
+		}
+		checked.Timeout = client.Timeout
 	}
-	resp, err := client.Do(req)
+	resp, err := checked.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

@@ -74,9 +74,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		// Calls held by injected latency or timeouts move their own write
 		// deadline (see wait); the defaults suit everything else.
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Checks:          map[string]opsserver.Check{"inventory": s.outageCheck},
 	})
 	s.routes(s.srv.Echo())
 	return s, nil
+}
+
+// errOutage is the readiness error while an outage is injected.
+var errOutage = errors.New("an outage is injected: the inventory routes fail until it ends or is healed")
+
+// outageCheck makes /readyz tell the truth about the inventory the mock
+// plays: not ready while an outage is injected, so that a caller waiting
+// for the inventory (dlq redrive --when-healthy .../readyz) waits it out.
+// Error rates and latency leave it ready: the inventory answers, if badly.
+// /healthz and the admin API stay up whatever the faults.
+func (s *Service) outageCheck(context.Context) error {
+	if s.faults.Profile().Outage != nil {
+		return errOutage
+	}
+	return nil
 }
 
 func (s *Service) routes(e *echo.Echo) {

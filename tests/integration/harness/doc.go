@@ -22,10 +22,13 @@
 // published port: no host networking, no second listener, the same on
 // Linux and Docker Desktop. Stack.Kafka returns that client configuration.
 //
-// Testcontainers on an engine without a registry: set
-// TESTCONTAINERS_RYUK_DISABLED=true (exactly "true"), and
-// TESTCONTAINERS_HOST_OVERRIDE=localhost when the tests themselves run in a
-// container; the Makefile does both. `go test -short` skips every test that
+// Testcontainers' reaper stays on by default, so a killed run leaves no
+// containers. On an engine without a registry set
+// TESTCONTAINERS_RYUK_DISABLED=true (exactly "true"; `make test
+// NO_REGISTRY=1` and .ci/run do), and TESTCONTAINERS_HOST_OVERRIDE=localhost
+// when the tests themselves run in a container (the Makefile does). When a
+// scenario ends the harness checks every record the services wrote against
+// docs/asyncapi.yaml (package contract). `go test -short` skips every test that
 // calls Start.
 //
 // Logs. Each container's whole log is saved as <alias>.log in the test's

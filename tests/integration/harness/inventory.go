@@ -42,9 +42,10 @@ func startInventory(ctx context.Context, tb testing.TB, nw *testcontainers.Docke
 		return nil, fmt.Errorf("inventory fault profile: %w", err)
 	}
 	svc, err := StartService(ctx, tb, nw, ServiceSpec{
-		Name:  InventoryAlias,
-		Image: image,
-		Port:  inventoryPort,
+		Name:      InventoryAlias,
+		Image:     image,
+		Port:      inventoryPort,
+		ReadyPath: "/healthz",
 		Env: map[string]string{
 			"HTTP_ADDR":     ":" + inventoryPort,
 			"ADMIN_TOKEN":   AdminToken,

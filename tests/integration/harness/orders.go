@@ -77,6 +77,8 @@ func (s *Stack) ProduceOrders(ctx context.Context, orders ...events.OrderCreated
 // accepts records up to what a topic of MaxMessageBytes takes
 // (retrymeta.MaxRecordSize).
 func (s *Stack) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	// Recorded first: a write that fails part-way may still land some.
+	s.recordProduced(msgs)
 	if err := s.writer.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("produce %d records: %w", len(msgs), err)
 	}

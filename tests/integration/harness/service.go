@@ -29,6 +29,10 @@ type ServiceSpec struct {
 	Port string
 	Env  map[string]string
 	Cmd  []string
+	// ReadyPath is where the start waits for a 200; default /readyz. The
+	// inventory mock waits on /healthz: its /readyz fails while an outage
+	// is injected, and a scenario may start it in one.
+	ReadyPath string
 }
 
 // Service is a running service container.
@@ -38,17 +42,21 @@ type Service struct {
 	port      string
 }
 
-// StartService runs spec on nw and returns once its /readyz answers 200.
+// StartService runs spec on nw and returns once its ReadyPath answers 200.
 // The container is removed when the test ends, its log kept (see the
 // package documentation).
 func StartService(ctx context.Context, tb testing.TB, nw *testcontainers.DockerNetwork, spec ServiceSpec) (*Service, error) {
 	port := spec.Port + "/tcp"
+	readyPath := spec.ReadyPath
+	if readyPath == "" {
+		readyPath = "/readyz"
+	}
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithLogger(log.TestLogger(tb)),
 		network.WithNetwork([]string{spec.Name}, nw),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithEnv(spec.Env),
-		testcontainers.WithWaitStrategy(wait.ForHTTP("/readyz").WithPort(port).
+		testcontainers.WithWaitStrategy(wait.ForHTTP(readyPath).WithPort(port).
 			WithPollInterval(100 * time.Millisecond).WithStartupTimeout(readyTimeout)),
 	}
 	if len(spec.Cmd) > 0 {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -122,6 +123,9 @@ type Stack struct {
 
 	managerEnv map[string]string
 	writer     *kafka.Writer
+
+	mu       sync.Mutex
+	produced map[[sha256.Size]byte]bool // records the test wrote (contract.go)
 }
 
 // Start starts a stack for the test and returns once every service answers
@@ -229,6 +233,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	if testing.Verbose() {
 		s.logWatchHints()
 	}
+	s.registerContractCheck()
 	return s
 }
 
