@@ -52,7 +52,8 @@ func TestScenarioEndsWithTheInvariantHolding(t *testing.T) {
 	// The demo's own bound (4 settle periods, 165 s at speed 4) is for a
 	// person watching; make test-stress (2 cores busy, load 40) took longer
 	// than that, phase 1 alone 50 s. The bound only matters when an order
-	// never settles, so the test gives it 10 minutes.
+	// never settles, so the test gives the run 10 minutes (and each phase
+	// a quarter of that).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const orders, permanent = 40, 3
