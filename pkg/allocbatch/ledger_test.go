@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"testing/synctest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -65,51 +65,53 @@ func TestLedgerGathersConcurrentMarks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				gate := make(chan struct{})
-				store := &fakeLedgerStore{err: tt.err, gate: gate}
-				l := NewLedger(store, 8)
-				ctx, cancel := context.WithCancel(t.Context())
-				defer func() { cancel(); <-l.Done() }()
-				go l.Run(ctx)
+			gate := make(chan struct{})
+			store := &fakeLedgerStore{err: tt.err, gate: gate}
+			l := NewLedger(store, 8)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer func() { cancel(); <-l.Done() }()
+			go l.Run(ctx)
 
-				const queued = 5
-				errs := make([]error, queued+1)
-				var wg sync.WaitGroup
-				wg.Go(func() { errs[0] = l.MarkAllocated(t.Context(), "O-0") })
-				// The first batch holds the gate before the others ask.
-				synctest.Wait()
-				for i := 1; i <= queued; i++ {
-					wg.Go(func() { errs[i] = l.MarkAllocated(t.Context(), fmt.Sprintf("O-%d", i)) })
-				}
-				// They wait for the first batch to finish: synctest.Wait
-				// returns once all of them are queued, however slow the
-				// machine.
-				synctest.Wait()
-				close(gate)
-				wg.Wait()
-
-				for i, err := range errs {
-					if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-						t.Errorf("MarkAllocated(O-%d) = %v, want %v", i, err, tt.wantErr)
-					}
-				}
+			const queued = 5
+			errs := make([]error, queued+1)
+			var wg sync.WaitGroup
+			wg.Go(func() { errs[0] = l.MarkAllocated(t.Context(), "O-0") })
+			// The first batch holds the gate before the others ask.
+			for started := false; !started; {
 				store.mu.Lock()
-				defer store.mu.Unlock()
-				var sizes []int
-				var marked []string
-				for _, b := range store.batches {
-					sizes = append(sizes, len(b))
-					marked = append(marked, b...)
+				started = store.gate == nil
+				store.mu.Unlock()
+				time.Sleep(time.Millisecond)
+			}
+			for i := 1; i <= queued; i++ {
+				wg.Go(func() { errs[i] = l.MarkAllocated(t.Context(), fmt.Sprintf("O-%d", i)) })
+			}
+			// They wait for the first batch to finish; give them time to
+			// queue (as allocator_test.go does).
+			time.Sleep(50 * time.Millisecond)
+			close(gate)
+			wg.Wait()
+
+			for i, err := range errs {
+				if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+					t.Errorf("MarkAllocated(O-%d) = %v, want %v", i, err, tt.wantErr)
 				}
-				slices.Sort(marked)
-				if diff := cmp.Diff([]string{"O-0", "O-1", "O-2", "O-3", "O-4", "O-5"}, marked); diff != "" {
-					t.Errorf("marked orders mismatch (-want +got):\n%s", diff)
-				}
-				if diff := cmp.Diff([]int{1, queued}, sizes); diff != "" {
-					t.Errorf("batch sizes mismatch (-want +got):\n%s", diff)
-				}
-			})
+			}
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			var sizes []int
+			var marked []string
+			for _, b := range store.batches {
+				sizes = append(sizes, len(b))
+				marked = append(marked, b...)
+			}
+			slices.Sort(marked)
+			if diff := cmp.Diff([]string{"O-0", "O-1", "O-2", "O-3", "O-4", "O-5"}, marked); diff != "" {
+				t.Errorf("marked orders mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]int{1, queued}, sizes); diff != "" {
+				t.Errorf("batch sizes mismatch (-want +got):\n%s", diff)
+			}
 		})
 	}
 }
