@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
@@ -79,7 +80,9 @@ func startAllocator(t *testing.T, store Store, max int) *Allocator {
 }
 
 // allocateConcurrently asks for n orders at once while the store holds its
-// first call, so that the rest queue up behind it.
+// first call, so that the rest queue up behind it. It runs in a synctest
+// bubble: synctest.Wait, not a sleep, says when every request is queued,
+// so a loaded machine cannot split them into other batches.
 func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) map[string]allocationReply {
 	t.Helper()
 	gate := make(chan struct{})
@@ -100,73 +103,79 @@ func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) m
 	}
 	// Let every request reach the allocator (one is being served, the
 	// others wait to be gathered) before the store answers.
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait()
 	close(gate)
 	wg.Wait()
 	return replies
 }
 
 func TestAllocatorAnswersEachOrderLikeTheStore(t *testing.T) {
-	store := &fakeStore{noCapacity: map[string]bool{"O-003": true}}
-	b := startAllocator(t, store, 8)
-	replies := allocateConcurrently(t, b, store, 20)
-	for id, r := range replies {
-		switch {
-		case id == "O-003":
-			if !errors.Is(r.err, allocation.ErrNoCapacity) {
-				t.Errorf("%s: error %v, want ErrNoCapacity", id, r.err)
+	synctest.Test(t, func(t *testing.T) {
+		store := &fakeStore{noCapacity: map[string]bool{"O-003": true}}
+		b := startAllocator(t, store, 8)
+		replies := allocateConcurrently(t, b, store, 20)
+		for id, r := range replies {
+			switch {
+			case id == "O-003":
+				if !errors.Is(r.err, allocation.ErrNoCapacity) {
+					t.Errorf("%s: error %v, want ErrNoCapacity", id, r.err)
+				}
+			case r.err != nil || r.containerID != "C-"+id:
+				t.Errorf("%s: got %q, %v; want C-%s", id, r.containerID, r.err, id)
 			}
-		case r.err != nil || r.containerID != "C-"+id:
-			t.Errorf("%s: got %q, %v; want C-%s", id, r.containerID, r.err, id)
 		}
-	}
-	total := store.singles
-	for _, size := range store.batches {
-		if size > 8 {
-			t.Errorf("batch of %d, want at most 8", size)
+		total := store.singles
+		for _, size := range store.batches {
+			if size > 8 {
+				t.Errorf("batch of %d, want at most 8", size)
+			}
+			total += size
 		}
-		total += size
-	}
-	if total != 20 {
-		t.Errorf("store saw %d orders, want 20", total)
-	}
-	if len(store.batches) == 0 {
-		t.Errorf("no batch: the queued requests were not gathered (singles %d)", store.singles)
-	}
+		if total != 20 {
+			t.Errorf("store saw %d orders, want 20", total)
+		}
+		if len(store.batches) == 0 {
+			t.Errorf("no batch: the queued requests were not gathered (singles %d)", store.singles)
+		}
+	})
 }
 
 func TestAllocatorGivesTransientBatchFailureToEveryOrder(t *testing.T) {
-	down := failure.NewTransient("connection-refused", errors.New("database unreachable"))
-	store := &fakeStore{batchErr: down}
-	b := startAllocator(t, store, 64)
-	replies := allocateConcurrently(t, b, store, 10)
-	failed := 0
-	for id, r := range replies {
-		if r.err == nil {
-			continue
+	synctest.Test(t, func(t *testing.T) {
+		down := failure.NewTransient("connection-refused", errors.New("database unreachable"))
+		store := &fakeStore{batchErr: down}
+		b := startAllocator(t, store, 64)
+		replies := allocateConcurrently(t, b, store, 10)
+		failed := 0
+		for id, r := range replies {
+			if r.err == nil {
+				continue
+			}
+			failed++
+			if !errors.Is(r.err, down) || failure.ClassOf(r.err) != failure.Transient {
+				t.Errorf("%s: error %v, want the transient batch error", id, r.err)
+			}
 		}
-		failed++
-		if !errors.Is(r.err, down) || failure.ClassOf(r.err) != failure.Transient {
-			t.Errorf("%s: error %v, want the transient batch error", id, r.err)
+		// A request served alone goes through Allocate, which works here.
+		if want := len(replies) - store.singles; failed != want || failed == 0 {
+			t.Errorf("%d orders failed, want the %d that were batched", failed, want)
 		}
-	}
-	// A request served alone goes through Allocate, which works here.
-	if want := len(replies) - store.singles; failed != want || failed == 0 {
-		t.Errorf("%d orders failed, want the %d that were batched", failed, want)
-	}
+	})
 }
 
 // A permanent batch error may come from one order's data: the others must
 // not be dead-lettered with it, so each is answered on its own.
 func TestAllocatorRetriesAPermanentBatchFailureOrderByOrder(t *testing.T) {
-	store := &fakeStore{batchErr: failure.NewPermanent("constraint", errors.New("check constraint violated"))}
-	b := startAllocator(t, store, 64)
-	replies := allocateConcurrently(t, b, store, 10)
-	for id, r := range replies {
-		if r.err != nil || r.containerID != "C-"+id {
-			t.Errorf("%s: got %q, %v; want it allocated on its own", id, r.containerID, r.err)
+	synctest.Test(t, func(t *testing.T) {
+		store := &fakeStore{batchErr: failure.NewPermanent("constraint", errors.New("check constraint violated"))}
+		b := startAllocator(t, store, 64)
+		replies := allocateConcurrently(t, b, store, 10)
+		for id, r := range replies {
+			if r.err != nil || r.containerID != "C-"+id {
+				t.Errorf("%s: got %q, %v; want it allocated on its own", id, r.containerID, r.err)
+			}
 		}
-	}
+	})
 }
 
 func TestAllocatorAfterStopFailsTransiently(t *testing.T) {

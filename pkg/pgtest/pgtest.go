@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
+	"github.com/testcontainers/testcontainers-go/wait"
 )
 
 // DefaultImage is the image `make images` builds offline.
@@ -26,9 +27,11 @@ const (
 	Database = "reefer"
 )
 
-// startTimeout bounds the whole start, image checks included; a cold start
-// of the offline image takes 2-4 s.
-const startTimeout = 2 * time.Minute
+// startTimeout bounds the whole start, image checks included, and the wait
+// for readiness. A cold start of the offline image takes 2-4 s; on a 2-core
+// machine at load 50 it took 30 s once and did not log "ready" twice
+// within testcontainers' default 60 s wait another time.
+const startTimeout = 5 * time.Minute
 
 // Image returns the image Start runs: $POSTGRES_IMAGE, else DefaultImage.
 func Image() string {
@@ -126,7 +129,11 @@ func StartContainer(tb testing.TB, opts ...testcontainers.ContainerCustomizer) *
 		postgres.WithDatabase(Database),
 		postgres.WithUsername(User),
 		postgres.WithPassword(Password),
-		postgres.BasicWaitStrategies(),
+		// postgres.BasicWaitStrategies with startTimeout instead of 60 s:
+		// ready logged twice (initdb restarts the server), then the port.
+		testcontainers.WithAdditionalWaitStrategyAndDeadline(startTimeout,
+			wait.ForLog("database system is ready to accept connections").WithOccurrence(2).WithStartupTimeout(startTimeout),
+			wait.ForListeningPort("5432/tcp").WithStartupTimeout(startTimeout)),
 	}, opts...)
 	ctr, err := postgres.Run(ctx, img, all...)
 	// Registered before the error check: a container that started but never

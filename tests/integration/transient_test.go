@@ -19,21 +19,26 @@ import (
 // with attempts 1 and 2 and delays inside the jitter bounds of the policy
 // (100 ms and 200 ms base, ±10%), and is allocated on its third call.
 //
-// Pacing keeps the circuit breaker out of the picture (this scenario is
-// about the retry path; TestScenarioOutageThenRecovery is about the
-// breaker): an inventory that fails every first call looks down to
-// reefer-manager, and half of order-retry's calls fail. So the transient
-// orders arrive one every 1.2 s, each with two steady orders the
-// inventory always serves (a rule exempts them): reefer-manager sees a
-// third of its calls fail, never two in a row, and order-retry makes fewer
-// calls per breaker window than the breaker needs to judge a failure
-// ratio (pkg/inventory: 20 calls in 10 s, or 10 failures in a row).
+// The circuit breaker stays out of the picture (this scenario is about the
+// retry path; TestScenarioOutageThenRecovery is about the breaker) by
+// count, not by pacing, so that no timing of a loaded machine can trip
+// it: pkg/inventory opens after 10 failures in a row, or when at least
+// half of 20 or more calls in a window fail. Nine transient orders make
+// nine failing calls for each service (reefer-manager's first call of
+// each, order-retry's attempt 1), and order-retry 18 calls in all; with
+// two steady orders per transient one, which the inventory always serves
+// (a rule exempts them), reefer-manager sees a third of its calls fail.
+// INVENTORY_TIMEOUT is generous so that a slow call on a loaded machine
+// is not a third failure.
 func TestScenarioTransient(t *testing.T) {
-	const n = 24
-	s := harness.Start(t, harness.Options{Faults: faults.Profile{
-		FailFirst: &faults.FailFirst{Count: 2, Status: 503},
-		Rules:     []faults.Rule{{Name: "steady-orders", OrderID: "^O-STEADY-"}},
-	}})
+	const n = 9
+	s := harness.Start(t, harness.Options{
+		Faults: faults.Profile{
+			FailFirst: &faults.FailFirst{Count: 2, Status: 503},
+			Rules:     []faults.Rule{{Name: "steady-orders", OrderID: "^O-STEADY-"}},
+		},
+		Env: map[string]string{"INVENTORY_TIMEOUT": "20s"},
+	})
 	transient := harness.Orders("O-TRANSIENT", n)
 	steady := harness.Orders("O-STEADY", 2*n)
 	ctx := timeout(t, 2*time.Minute)
@@ -41,7 +46,6 @@ func TestScenarioTransient(t *testing.T) {
 		if err := s.ProduceOrders(ctx, o, steady[2*i], steady[2*i+1]); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(1200 * time.Millisecond)
 	}
 
 	ids := append(harness.IDs(transient), harness.IDs(steady)...)

@@ -41,7 +41,8 @@ type Config struct {
 	Live  bool
 	Width int
 	// Timeout bounds the scenario (not --keep-running's wait); 0 means
-	// 3 minutes scaled by the speed.
+	// 3 minutes scaled by the speed. A longer one also lets each phase
+	// wait up to a quarter of it for its orders.
 	Timeout time.Duration
 }
 
@@ -111,6 +112,6 @@ func (c Config) timing() timing {
 		pause:         s(1200 * time.Millisecond),
 		refresh:       100 * time.Millisecond,
 		sample:        max(s(100*time.Millisecond), 20*time.Millisecond),
-		settle:        s(45*time.Second) + 30*time.Second,
+		settle:        max(s(45*time.Second)+30*time.Second, c.Timeout/4),
 	}
 }

@@ -41,18 +41,22 @@ func TestKillMidwayLosesNothingAndAllocatesNothingTwice(t *testing.T) {
 	})
 	ids := orderIDs("KILL", 60)
 	origs := e.publishOrders(ids...)
-	start := time.Now()
-	msgs := make([]kafka.Message, len(origs))
-	for i, o := range origs {
-		msgs[i] = retryRecord(o, 1, start.Add(300*time.Millisecond+time.Duration(i)*40*time.Millisecond))
-	}
-	e.produce(msgs...)
 
 	// The shortest session the broker allows: the killed member's
 	// partitions move to the new process after it.
 	environ := map[string]string{"LOG_LEVEL": "info", "CONSUMER_SESSION_TIMEOUT": "6s"}
 	first := startProcess(t, bin, e.environ(environ))
-	waitFor(t, 30*time.Second, "a third of the orders allocated", func() bool { return len(e.allocatedContainers()) >= len(ids)/3 })
+	// Due one every 100 ms once the process is ready, so that the kill
+	// (once a third are allocated) finds orders not due yet even when a
+	// loaded machine is slow to start the process or to poll: the last is
+	// due 6 s after the start.
+	start := time.Now()
+	msgs := make([]kafka.Message, len(origs))
+	for i, o := range origs {
+		msgs[i] = retryRecord(o, 1, start.Add(300*time.Millisecond+time.Duration(i)*100*time.Millisecond))
+	}
+	e.produce(msgs...)
+	waitFor(t, 3*time.Minute, "a third of the orders allocated", func() bool { return len(e.allocatedContainers()) >= len(ids)/3 })
 	first.kill(t)
 	before := len(e.allocatedContainers())
 	if before == len(ids) {
@@ -60,8 +64,8 @@ func TestKillMidwayLosesNothingAndAllocatesNothingTwice(t *testing.T) {
 	}
 
 	second := startProcess(t, bin, e.environ(environ))
-	waitFor(t, 60*time.Second, "every order allocated after the restart", func() bool { return len(e.allocatedContainers()) == len(ids) })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "every order allocated after the restart", func() bool { return len(e.allocatedContainers()) == len(ids) })
+	e.waitAllCommitted(3 * time.Minute)
 	second.terminate(t)
 
 	allocated := e.allocatedContainers()

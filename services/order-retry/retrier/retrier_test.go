@@ -83,8 +83,8 @@ func TestFailFirstTwoIsAllocatedOnTheThirdAttempt(t *testing.T) {
 			first := byKey(t, "first retry records", e.firstAttempt(cfg, ids...))
 			e.start(cfg)
 
-			waitFor(t, 30*time.Second, "every order allocated", func() bool { return len(e.allocatedContainers()) == len(ids) })
-			e.waitAllCommitted(30 * time.Second)
+			waitFor(t, 3*time.Minute, "every order allocated", func() bool { return len(e.allocatedContainers()) == len(ids) })
+			e.waitAllCommitted(3 * time.Minute)
 
 			second := map[string]kafka.Message{}
 			for _, m := range e.readAll(retryTopic) {
@@ -172,8 +172,8 @@ func TestInventoryDownDeadLettersAfterMaxAttempts(t *testing.T) {
 	first := byKey(t, "first retry records", e.firstAttempt(cfg, ids...))
 	e.start(cfg)
 
-	waitFor(t, 30*time.Second, "a dead letter per order", func() bool { return len(e.readAll(dlqTopic)) >= len(ids) })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "a dead letter per order", func() bool { return len(e.readAll(dlqTopic)) >= len(ids) })
+	e.waitAllCommitted(3 * time.Minute)
 
 	dead := e.readAll(dlqTopic)
 	if len(dead) != len(ids) {
@@ -238,8 +238,8 @@ func TestInventoryRefusalDeadLettersAfterOneAttempt(t *testing.T) {
 	e.setFaults(faults.Profile{Rules: []faults.Rule{{Name: "refuse", OrderID: "^", Status: 422}}})
 	e.start(cfg)
 
-	waitFor(t, 30*time.Second, "a dead letter per order", func() bool { return len(e.readAll(dlqTopic)) >= len(ids) })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "a dead letter per order", func() bool { return len(e.readAll(dlqTopic)) >= len(ids) })
+	e.waitAllCommitted(3 * time.Minute)
 
 	for key, d := range byKey(t, "dead letters", e.readAll(dlqTopic)) {
 		checkContractHeaders(t, d)
@@ -314,8 +314,8 @@ func TestUnreadableRecordsArePoison(t *testing.T) {
 	stored := byKey(t, "retry records", e.produce(append(msgs, good)...))
 
 	e.start(cfg)
-	waitFor(t, 30*time.Second, "the good order allocated", func() bool { return len(e.allocatedContainers()) == 1 })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "the good order allocated", func() bool { return len(e.allocatedContainers()) == 1 })
+	e.waitAllCommitted(3 * time.Minute)
 
 	dead := byKey(t, "dead letters", e.readAll(dlqTopic))
 	for i, tt := range tests {
@@ -388,7 +388,7 @@ func TestDueSoonerIsNotHeldBackByDueLater(t *testing.T) {
 	// it: FAST runs at or after its due time and before SLOW; SLOW never
 	// before its own. The bounds of the waits matter only when nothing
 	// happens.
-	waitFor(t, 30*time.Second, "FAST allocated", func() bool { return len(e.allocateCalls("FAST")) == 1 })
+	waitFor(t, 3*time.Minute, "FAST allocated", func() bool { return len(e.allocateCalls("FAST")) == 1 })
 	started := e.allocateCalls("FAST")[0].Time
 	if started.Before(fastDue) {
 		t.Errorf("FAST started at %s, before its due time %s", started.Format(time.StampMilli), fastDue.Format(time.StampMilli))
@@ -401,7 +401,7 @@ func TestDueSoonerIsNotHeldBackByDueLater(t *testing.T) {
 		t.Errorf("committed offset %d passes the waiting record at offset %d", committed, slow.Offset)
 	}
 
-	e.waitAllCommitted(60 * time.Second)
+	e.waitAllCommitted(3 * time.Minute)
 	calls := e.allocateCalls("SLOW")
 	if len(calls) != 1 || calls[0].Time.Before(slowDue) {
 		t.Errorf("SLOW calls %v, want one at or after %s", calls, slowDue.Format(time.StampMilli))
@@ -429,7 +429,7 @@ func TestShutdownLeavesWaitingRecordsForTheNextRun(t *testing.T) {
 		msgs[i] = retryRecord(o, 1, due)
 	}
 	e.produce(msgs...)
-	waitFor(t, 30*time.Second, "every record pending", func() bool {
+	waitFor(t, 3*time.Minute, "every record pending", func() bool {
 		return metric(t, cfg.HTTPAddr, "order_retry_pending_records") == float64(len(msgs))
 	})
 	// Waiting records are fetched but not committed: they are the group's
@@ -455,8 +455,8 @@ func TestShutdownLeavesWaitingRecordsForTheNextRun(t *testing.T) {
 
 	next := e.config(nil) // same database and broker, another ops address
 	e.start(next)
-	waitFor(t, 60*time.Second, "every order allocated by the next run", func() bool { return len(e.allocatedContainers()) == len(ids) })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "every order allocated by the next run", func() bool { return len(e.allocatedContainers()) == len(ids) })
+	e.waitAllCommitted(3 * time.Minute)
 	for _, id := range ids {
 		if calls := e.allocateCalls(id); len(calls) != 1 || calls[0].Time.Before(due) {
 			t.Errorf("order %s: calls %v, want one at or after %s", id, calls, due.Format(time.StampMilli))
@@ -484,7 +484,7 @@ func TestFullPendingPausesFetchingAndLosesNothing(t *testing.T) {
 		msgs[i] = retryRecord(o, 1, due)
 	}
 	e.produce(msgs...)
-	waitFor(t, 30*time.Second, "two records running and two waiting", func() bool {
+	waitFor(t, 3*time.Minute, "two records running and two waiting", func() bool {
 		return metric(t, cfg.HTTPAddr, "order_retry_running_records") == 2 && metric(t, cfg.HTTPAddr, "order_retry_pending_records") == 2
 	})
 	// Give the fetch loop time to take more, if it would.
@@ -496,8 +496,8 @@ func TestFullPendingPausesFetchingAndLosesNothing(t *testing.T) {
 	}
 
 	e.setFaults(faults.Profile{})
-	waitFor(t, 60*time.Second, "every order allocated", func() bool { return len(e.allocatedContainers()) == len(ids) })
-	e.waitAllCommitted(30 * time.Second)
+	waitFor(t, 3*time.Minute, "every order allocated", func() bool { return len(e.allocatedContainers()) == len(ids) })
+	e.waitAllCommitted(3 * time.Minute)
 	for _, id := range ids {
 		if calls := e.allocateCalls(id); len(calls) != 1 {
 			t.Errorf("order %s: %d inventory calls, want 1", id, len(calls))

@@ -45,7 +45,7 @@ func TestHealthyInventoryAllocatesEveryOrderExactlyOnce(t *testing.T) {
 			// The same order twice, as a producer retry would do it.
 			msgs = append(msgs, msgs[0])
 			e.produce(msgs...)
-			e.waitAllCommitted(30 * time.Second)
+			e.waitAllCommitted(3 * time.Minute)
 
 			allocated, _ := e.eventsOf("orders", events.TypeContainerAllocated)
 			assigned, _ := e.eventsOf("containers", events.TypeContainerAssignedToOrder)
@@ -116,7 +116,7 @@ func TestInventoryUnavailableHandsOrdersToRetry(t *testing.T) {
 
 	before := time.Now().Add(-time.Millisecond)
 	produced := e.produce(orders(t, "R", 12)...)
-	e.waitAllCommitted(30 * time.Second)
+	e.waitAllCommitted(3 * time.Minute)
 	after := time.Now().Add(time.Millisecond)
 
 	retries := e.readAll("order-retries")
@@ -199,7 +199,7 @@ func TestInventoryRefusalDeadLettersAtOnce(t *testing.T) {
 	e.start(cfg)
 
 	produced := e.produce(orders(t, "D", 6)...)
-	e.waitAllCommitted(30 * time.Second)
+	e.waitAllCommitted(3 * time.Minute)
 
 	dead := e.readAll("order-dead-letter")
 	if len(dead) != len(produced) {
@@ -249,7 +249,7 @@ func TestMalformedRecordIsPoisonAndTheServiceKeepsGoing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.produce(append([]kafka.Message{garbage, invalid}, orders(t, "OK", 5)...)...)
-	e.waitAllCommitted(30 * time.Second)
+	e.waitAllCommitted(3 * time.Minute)
 
 	dead := e.readAll("order-dead-letter")
 	poisoned := map[string]kafka.Message{}
@@ -303,7 +303,7 @@ func TestOwnEventTypesAreSkipped(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Topic: "orders", Key: []byte("S-1"), Value: value})
 	}
 	e.produce(msgs...)
-	e.waitAllCommitted(30 * time.Second)
+	e.waitAllCommitted(3 * time.Minute)
 
 	if got := metric(t, cfg, "reefer_manager_records_skipped_total"); got != 2 {
 		t.Errorf("records_skipped_total = %v, want 2", got)

@@ -98,7 +98,7 @@ func TestCrashLosesOrdersOnlyWhenCommittingBeforeProcessing(t *testing.T) {
 				}
 			})
 
-			waitFor(t, 30*time.Second, "orders in flight at the inventory", func() bool { return len(e.inv.callCounts()) >= 4 })
+			waitFor(t, 3*time.Minute, "orders in flight at the inventory", func() bool { return len(e.inv.callCounts()) >= 4 })
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestGracefulShutdownFinishesInFlightWorkAndCommitsIt(t *testing.T) {
 	svc := e.start(cfg)
 	e.produce(orders(t, "G", 60)...)
 
-	waitFor(t, 30*time.Second, "orders reaching the inventory", func() bool { return len(e.inv.callCounts()) >= 12 })
+	waitFor(t, 3*time.Minute, "orders reaching the inventory", func() bool { return len(e.inv.callCounts()) >= 12 })
 	if err := svc.stop(); err != nil {
 		t.Fatalf("Run after a graceful stop: %v", err)
 	}
