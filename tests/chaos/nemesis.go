@@ -97,9 +97,13 @@ func (n *Nemesis) Log() []Event {
 }
 
 func (n *Nemesis) record(f Fault, what string, err error, note string) {
+	n.recordAt(time.Since(n.start), f, what, err, note)
+}
+
+func (n *Nemesis) recordAt(at time.Duration, f Fault, what string, err error, note string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.events = append(n.events, Event{At: time.Since(n.start), Fault: f, What: what, Err: err, Note: note})
+	n.events = append(n.events, Event{At: at, Fault: f, What: what, Err: err, Note: note})
 	if what == "start" && err == nil {
 		n.injected[f.Kind]++
 	}
@@ -131,8 +135,9 @@ func (n *Nemesis) Run(ctx context.Context) {
 
 // inject starts f, waits its duration and heals it.
 func (n *Nemesis) inject(ctx context.Context, f Fault) {
+	started := time.Since(n.start)
 	heal, note, err := n.apply(ctx, f)
-	n.record(f, "start", err, note)
+	n.recordAt(started, f, "start", err, note)
 	if err != nil || heal == nil {
 		return
 	}
@@ -190,11 +195,20 @@ func (n *Nemesis) apply(ctx context.Context, f Fault) (heal func(context.Context
 	case Poison, Oversize:
 		return nil, "", n.produceForeign(ctx, f)
 	case RedriveRetry, RedriveOriginal:
+		// The transient ones and the refused ones (the 422 window and the
+		// stolen containers are over by then, or soon will be); poison
+		// stays for a person.
 		to := map[Kind]string{RedriveRetry: "retry", RedriveOriginal: "original"}[f.Kind]
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		out, err := s.DLQ(rctx, "redrive", "--reason", "max-attempts", "--to", to, "--yes", "--timeout", "30s")
-		return nil, lastLine(out), err
+		var notes []string
+		var errs []error
+		for _, reason := range []string{"max-attempts", "permanent-error"} {
+			out, err := s.DLQ(rctx, "redrive", "--reason", reason, "--to", to, "--yes", "--timeout", "30s")
+			notes = append(notes, reason+": "+lastLine(out))
+			errs = append(errs, err)
+		}
+		return nil, strings.Join(notes, "; "), errors.Join(errs...)
 	}
 	return nil, "", fmt.Errorf("unknown fault kind %q", f.Kind)
 }

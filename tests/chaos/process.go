@@ -29,7 +29,17 @@ type Process struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the current run has exited
 	starts int
+	// stopping is set while the campaign stops the process on purpose;
+	// an exit without it is a crash, which the supervisor restarts.
+	stopping bool
+	crashes  int
+	closed   bool // the test is over: no more restarts
 }
+
+// SupervisorDelay is how long after a crash the process is started again,
+// as a container runtime's restart policy would: a service that cannot
+// reach the database at start exits, and comes back once it can.
+const SupervisorDelay = time.Second
 
 // NewProcess prepares a process; env is added to the test's environment
 // with HTTP_ADDR set to a free loopback port.
@@ -56,11 +66,11 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start starts the process unless it runs already.
+// Start starts the process unless it runs already (or the test is over).
 func (p *Process) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.cmd != nil || p.closed {
 		return nil
 	}
 	out, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -79,17 +89,53 @@ func (p *Process) Start() error {
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
-		fmt.Fprintf(out, "==== chaos: %s exited at %s: %v\n", p.Name, time.Now().Format(time.StampMilli), err)
-		out.Close()
 		p.mu.Lock()
+		crashed := !p.stopping && !p.closed
+		if crashed {
+			p.crashes++
+		}
 		if p.cmd == cmd {
 			p.cmd = nil
 		}
 		p.mu.Unlock()
+		how := "stopped by the campaign"
+		if crashed {
+			how = "crashed; the supervisor restarts it in " + SupervisorDelay.String()
+		}
+		fmt.Fprintf(out, "==== chaos: %s exited at %s (%s): %v\n", p.Name, time.Now().Format(time.StampMilli), how, err)
+		out.Close()
 		close(exited)
+		if crashed {
+			time.AfterFunc(SupervisorDelay, func() { _ = p.restartAfterCrash() })
+		}
 	}()
-	p.cmd, p.exited = cmd, exited
+	p.cmd, p.exited, p.stopping = cmd, exited, false
 	return nil
+}
+
+func (p *Process) restartAfterCrash() error {
+	p.mu.Lock()
+	skip := p.closed || p.stopping || p.cmd != nil
+	p.mu.Unlock()
+	if skip {
+		return nil
+	}
+	return p.Start()
+}
+
+// Crashes counts the exits the campaign did not ask for.
+func (p *Process) Crashes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.crashes
+}
+
+// Close kills the process for good: no restart after it.
+func (p *Process) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	_ = p.Kill()
 }
 
 // Running reports whether the process runs.
@@ -115,6 +161,7 @@ var errStillRunning = errors.New("still running")
 func (p *Process) stop(sig syscall.Signal, wait time.Duration) error {
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
+	p.stopping = true // also keeps a crashed process from being restarted
 	p.mu.Unlock()
 	if cmd == nil {
 		return nil

@@ -107,15 +107,17 @@ func NewSchedule(seed uint64, orders int) Schedule {
 	s := Schedule{Seed: seed, Orders: orders, Window: window}
 	busy := map[string][][2]time.Duration{}
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
+	var placeIn func(f Fault, lane string, from, to time.Duration)
 	// place puts a fault at a random moment where its target is free; it
 	// gives up (the fault is not scheduled) after a few tries on a busy
 	// target, which only happens in short windows crowded with faults.
-	place := func(f Fault, lane string) {
-		// 2 s for the services to join their groups; faults end 3 s before
-		// the window does.
-		const head, tail = 2 * time.Second, 3 * time.Second
-		for range 20 {
-			f.At = between(head, window-tail-f.For)
+	// 2 s for the services to join their groups; faults end 3 s before the
+	// window does.
+	const head, tail = 2 * time.Second, 3 * time.Second
+	place := func(f Fault, lane string) { placeIn(f, lane, head, window-tail) }
+	placeIn = func(f Fault, lane string, from, to time.Duration) {
+		for range 50 {
+			f.At = between(from, max(from, to-f.For))
 			end := f.At + f.For + time.Second // a second of calm after each fault on a target
 			free := true
 			for _, iv := range busy[lane] {
@@ -133,7 +135,7 @@ func NewSchedule(seed uint64, orders int) Schedule {
 	}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	downtime := func() time.Duration { return between(300*time.Millisecond, 4*time.Second) }
-	short := func() time.Duration { return between(2*time.Second, 6*time.Second) }
+	short := func() time.Duration { return between(1500*time.Millisecond, 4*time.Second) }
 
 	rounds := max(1, int(window/(30*time.Second)))
 	for round := range rounds {
@@ -145,12 +147,22 @@ func NewSchedule(seed uint64, orders int) Schedule {
 		}
 		place(Fault{Kind: PostgresPause, For: short()}, "postgres")
 		place(Fault{Kind: PostgresRestart}, "postgres")
-		place(Fault{Kind: Inventory503, For: short()}, "inventory")
-		place(Fault{Kind: InventoryHang, For: short()}, "inventory")
-		place(Fault{Kind: Inventory401, For: short()}, "inventory")
+		// The inventory answers one way at a time: its five kinds take a
+		// slot each of this round's part of the window, in a random order.
+		inv := []Fault{
+			{Kind: Inventory503, For: short()},
+			{Kind: InventoryHang, For: short()},
+			{Kind: Inventory401, For: short()},
+			{Kind: Inventory422, Target: fmt.Sprint(rng.IntN(10)), For: short()},
+			{Kind: Inventory3xx, Code: redirects[rng.IntN(len(redirects))], For: short()},
+		}
+		rng.Shuffle(len(inv), func(i, j int) { inv[i], inv[j] = inv[j], inv[i] })
+		from, to := head+time.Duration(round)*(window-head-tail)/time.Duration(rounds), head+time.Duration(round+1)*(window-head-tail)/time.Duration(rounds)
+		slot := (to - from) / time.Duration(len(inv))
+		for i, f := range inv {
+			placeIn(f, "inventory", from+time.Duration(i)*slot, from+time.Duration(i+1)*slot)
+		}
 		place(Fault{Kind: Inventory409, N: 5 + rng.IntN(20)}, "thief")
-		place(Fault{Kind: Inventory422, Target: fmt.Sprint(rng.IntN(10)), For: short()}, "inventory")
-		place(Fault{Kind: Inventory3xx, Code: redirects[rng.IntN(len(redirects))], For: short()}, "inventory")
 		for range 2 {
 			place(Fault{Kind: ProduceError, Target: pick(topicsFor), Code: produceErrors[rng.IntN(len(produceErrors))], For: short()}, "broker")
 		}
@@ -163,7 +175,7 @@ func NewSchedule(seed uint64, orders int) Schedule {
 			kinds[0], kinds[1] = kinds[1], kinds[0]
 		}
 		for _, k := range kinds {
-			place(Fault{Kind: k}, "dlq")
+			placeIn(Fault{Kind: k}, "dlq", from+(to-from)/2, to)
 		}
 		// Extra kills at random, the faults that find the most bugs.
 		for range rng.IntN(3) {

@@ -121,7 +121,7 @@ func StartStack(t testing.TB, cfg StackConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { _ = s.Inventory.Kill() })
+	t.Cleanup(s.Inventory.Close)
 	if err := s.Inventory.Start(); err != nil {
 		return nil, err
 	}
@@ -162,7 +162,7 @@ func StartStack(t testing.TB, cfg StackConfig) (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.Cleanup(func() { _ = p.Kill() })
+		t.Cleanup(p.Close)
 		s.Services[name] = p
 	}
 
