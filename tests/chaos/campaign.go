@@ -80,16 +80,16 @@ func Run(t testing.TB, seed uint64, orders int) (*Campaign, error) {
 		}
 		if time.Now().After(deadline) {
 			c.Settled = time.Since(faultsOver)
+			for _, g := range slices.Sorted(maps.Keys(lags)) {
+				if lags[g] > 0 {
+					stall.Violations = append(stall.Violations, fmt.Sprintf("group %s: %d records of its input still uncommitted %s after the faults stopped", g, lags[g], SettleTime))
+				}
+			}
 			for _, id := range open[:min(len(open), maxViolationsPerCheckLine)] {
 				stall.Violations = append(stall.Violations, fmt.Sprintf("order %s: not concluded %s after the faults stopped", id, SettleTime))
 			}
 			if len(open) > maxViolationsPerCheckLine {
 				stall.Violations = append(stall.Violations, fmt.Sprintf("... and %d more orders not concluded", len(open)-maxViolationsPerCheckLine))
-			}
-			for _, g := range slices.Sorted(maps.Keys(lags)) {
-				if lags[g] > 0 {
-					stall.Violations = append(stall.Violations, fmt.Sprintf("group %s: %d records of its input still uncommitted %s after the faults stopped", g, lags[g], SettleTime))
-				}
 			}
 			break
 		}
@@ -149,6 +149,15 @@ func (c *Campaign) Summary() string {
 		parts = append(parts, p)
 	}
 	fmt.Fprintf(&b, "  faults injected: %s\n", strings.Join(parts, ", "))
+	var crashes []string
+	for _, name := range Replicas {
+		if n := c.Stack.Services[name].Crashes(); n > 0 {
+			crashes = append(crashes, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	if len(crashes) > 0 {
+		fmt.Fprintf(&b, "  exits nobody asked for (restarted after %s, as a restart policy would): %s\n", SupervisorDelay, strings.Join(crashes, ", "))
+	}
 	fmt.Fprintf(&b, "  checks:\n")
 	for _, r := range c.Results {
 		verdict := "ok"

@@ -69,7 +69,9 @@ func NewNemesis(s *Stack, sched Schedule) *Nemesis {
 	seed := int64(sched.Seed)
 	return &Nemesis{
 		stack: s, sched: sched,
-		base:     faults.Profile{Seed: &seed, ErrorRate: 0.05, ErrorStatus: 503},
+		// The thief's calls are exempt from the random 503s (not from
+		// the windows, which never overlap its own).
+		base:     faults.Profile{Seed: &seed, ErrorRate: 0.05, ErrorStatus: 503, Rules: []faults.Rule{{Name: "thief", OrderID: "^THIEF-"}}},
 		rng:      rand.New(rand.NewPCG(sched.Seed, 42)),
 		injected: map[Kind]int{},
 		Foreign:  map[string][]byte{},
@@ -177,7 +179,7 @@ func (n *Nemesis) apply(ctx context.Context, f Fault) (heal func(context.Context
 		return n.healInventory, "", n.setInventory(ctx, p)
 	case Inventory422:
 		p := n.base
-		p.Rules = []faults.Rule{{Name: "refuse-orders-ending-" + f.Target, OrderID: f.Target + "$", Status: 422}}
+		p.Rules = append([]faults.Rule{{Name: "refuse-orders-ending-" + f.Target, OrderID: f.Target + "$", Status: 422}}, p.Rules...)
 		return n.healInventory, "", n.setInventory(ctx, p)
 	case Inventory409:
 		stolen, err := n.steal(ctx, f.N)

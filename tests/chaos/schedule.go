@@ -147,7 +147,7 @@ func NewSchedule(seed uint64, orders int) Schedule {
 		}
 		place(Fault{Kind: PostgresPause, For: short()}, "postgres")
 		place(Fault{Kind: PostgresRestart}, "postgres")
-		// The inventory answers one way at a time: its five kinds take a
+		// The inventory answers one way at a time: its six kinds take a
 		// slot each of this round's part of the window, in a random order.
 		inv := []Fault{
 			{Kind: Inventory503, For: short()},
@@ -155,6 +155,7 @@ func NewSchedule(seed uint64, orders int) Schedule {
 			{Kind: Inventory401, For: short()},
 			{Kind: Inventory422, Target: fmt.Sprint(rng.IntN(10)), For: short()},
 			{Kind: Inventory3xx, Code: redirects[rng.IntN(len(redirects))], For: short()},
+			{Kind: Inventory409, N: 5 + rng.IntN(20)},
 		}
 		rng.Shuffle(len(inv), func(i, j int) { inv[i], inv[j] = inv[j], inv[i] })
 		from, to := head+time.Duration(round)*(window-head-tail)/time.Duration(rounds), head+time.Duration(round+1)*(window-head-tail)/time.Duration(rounds)
@@ -162,7 +163,6 @@ func NewSchedule(seed uint64, orders int) Schedule {
 		for i, f := range inv {
 			placeIn(f, "inventory", from+time.Duration(i)*slot, from+time.Duration(i+1)*slot)
 		}
-		place(Fault{Kind: Inventory409, N: 5 + rng.IntN(20)}, "thief")
 		for range 2 {
 			place(Fault{Kind: ProduceError, Target: pick(topicsFor), Code: produceErrors[rng.IntN(len(produceErrors))], For: short()}, "broker")
 		}
