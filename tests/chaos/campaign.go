@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // SettleTime is how long, after the last fault has ended, everything must

@@ -55,7 +55,7 @@ type Resolution struct {
 		Partition int    `json:"partition"`
 		Offset    int64  `json:"offset"`
 	} `json:"deadLetter"`
-	Action string `json:"action"`
+	Action string    `json:"action"`
 	At     time.Time `json:"at"`
 	Target struct {
 		Topic     string `json:"topic"`

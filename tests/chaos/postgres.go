@@ -121,7 +121,9 @@ func (pg *Postgres) close() {
 
 // Pause freezes the container (docker pause): connections stay open and
 // nothing answers.
-func (pg *Postgres) Pause(ctx context.Context) error { return docker(ctx, "pause", pg.ctr.GetContainerID()) }
+func (pg *Postgres) Pause(ctx context.Context) error {
+	return docker(ctx, "pause", pg.ctr.GetContainerID())
+}
 
 // Unpause resumes a paused container.
 func (pg *Postgres) Unpause(ctx context.Context) error {
