@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func StartStack(t testing.TB, cfg StackConfig) (*Stack, error) {
 	}
 	s := &Stack{Dir: t.TempDir(), Bin: bin, Services: map[string]*Process{}, Postgres: pg}
 	if dir := os.Getenv("CHAOS_LOG_DIR"); dir != "" {
-		s.Dir = filepath.Join(dir, filepath.Base(s.Dir))
+		s.Dir = filepath.Join(dir, strings.NewReplacer("/", "_", "=", "-").Replace(t.Name()))
 		if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 			return nil, err
 		}
