@@ -170,6 +170,13 @@ func TestEachFaultKindOverHTTP(t *testing.T) {
 			wantLog: []logged{{Order: "O-1", Fault: "outage", Status: 502}, {Order: "O-2", Fault: "outage", Status: 502}},
 		},
 		{
+			name:    "an outage can answer 401, as after a credential rotation",
+			profile: `{"outage": {"status": 401}}`,
+			orders:  []string{"O-1"},
+			want:    []seen{{Status: 401, Code: "unauthorized", InjectedFault: "outage"}},
+			wantLog: []logged{{Order: "O-1", Fault: "outage", Status: 401}},
+		},
+		{
 			name:    "an outage in drop mode closes the connection",
 			profile: `{"outage": {"mode": "drop"}}`,
 			orders:  []string{"O-1"},
@@ -222,6 +229,65 @@ func TestEachFaultKindOverHTTP(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.wantLog, waitForCalls(t, adm, len(tt.wantLog))); diff != "" {
 				t.Errorf("call log (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAnInjected3xxIsARedirectThatAllocatesNothing: a 3xx fault answers a
+// redirect to a page that answers 200 (304: no Location). A client that
+// does not follow redirects sees the 3xx; one that follows them, as
+// net/http does by default, ends with a 200 for an allocation the
+// inventory never recorded: the trap the campaign in tests/chaos sets for
+// the services.
+func TestAnInjected3xxIsARedirectThatAllocatesNothing(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusNotModified} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			p, err := faults.Load(fmt.Sprintf(`{"outage": {"status": %d}}`, status), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, base, adm := startService(t, inventorymock.Config{FaultProfile: p})
+			put := func(client *http.Client) *http.Response {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodPut, base+"/containers/C-1/allocation", strings.NewReader(`{"orderID":"O-1"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", "O-1")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp
+			}
+
+			noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp := put(noFollow)
+			wantLocation := faults.RedirectLocation
+			if status == http.StatusNotModified {
+				wantLocation = ""
+			}
+			if resp.StatusCode != status || resp.Header.Get("Location") != wantLocation || resp.Header.Get(inventorymock.HeaderInjectedFault) != "outage" {
+				t.Errorf("answer %d, Location %q, %s %q; want %d, %q, outage", resp.StatusCode, resp.Header.Get("Location"),
+					inventorymock.HeaderInjectedFault, resp.Header.Get(inventorymock.HeaderInjectedFault), status, wantLocation)
+			}
+			// 301 and 302 turn the PUT into a GET of the page (200); 307
+			// keeps the method, which the page does not allow (405).
+			wantFollowed := map[int]int{http.StatusMovedPermanently: http.StatusOK, http.StatusFound: http.StatusOK, http.StatusTemporaryRedirect: http.StatusMethodNotAllowed}[status]
+			if wantFollowed != 0 {
+				if followed := put(&http.Client{Timeout: 10 * time.Second}); followed.StatusCode != wantFollowed || followed.Request.URL.Path != faults.RedirectLocation {
+					t.Errorf("a client following the redirect ended with %d at %s, want %d at %s", followed.StatusCode, followed.Request.URL.Path, wantFollowed, faults.RedirectLocation)
+				}
+			}
+			held, err := adm.Containers(t.Context(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(held) != 0 {
+				t.Errorf("the inventory holds %v after redirects only, want nothing", held)
 			}
 		})
 	}

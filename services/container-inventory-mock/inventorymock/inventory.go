@@ -187,6 +187,15 @@ func (s *Service) drop(c echo.Context) int {
 func (s *Service) injectError(c echo.Context, d faults.Decision, in inventoryCall, status int, message string) int {
 	h := c.Response().Header()
 	h.Set(HeaderInjectedFault, string(d.Fault))
+	if status >= 300 && status < 400 {
+		// A redirect: no error body (a 304 may carry none), a Location
+		// for the others.
+		if status != http.StatusNotModified {
+			h.Set("Location", faults.RedirectLocation)
+		}
+		_ = c.NoContent(status) // an error means the client has gone
+		return status
+	}
 	if d.RetryAfter > 0 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
 	}

@@ -32,6 +32,13 @@ const (
 // DefaultStatus is the status of injected failures that name none.
 const DefaultStatus = 503
 
+// RedirectLocation is the Location of an injected 3xx answer (304 has
+// none): a page of the mock that answers 200 to a GET, which is what a
+// legacy system behind a misconfigured proxy or a login page sends. A
+// client that follows the redirect sees a 200 for an allocation the
+// inventory never recorded; a correct client treats any 3xx as a failure.
+const RedirectLocation = "/healthz"
+
 // Profile describes how the inventory misbehaves. The zero value is healthy.
 type Profile struct {
 	// Seed makes the random decisions reproducible. When absent the engine picks
@@ -84,7 +91,8 @@ type Rule struct {
 	Name        string `json:"name,omitempty"`
 	OrderID     string `json:"orderID,omitempty"`     // regular expression (Go RE2 syntax)
 	ContainerID string `json:"containerID,omitempty"` // regular expression (Go RE2 syntax)
-	// Status is the fixed answer (400..599). Without a status the matching
+	// Status is the fixed answer (300..599; a 3xx is a redirect, see
+	// RedirectLocation). Without a status the matching
 	// calls are exempt from failFirst and the random faults (an outage still
 	// applies) and reach the real handler.
 	Status int `json:"status,omitempty"`
@@ -204,10 +212,10 @@ func (p Profile) Validate() error {
 		}
 	}
 	status := func(name string, v int, optional bool) {
-		if (v == 0 && optional) || (v >= 400 && v <= 599) {
+		if (v == 0 && optional) || (v >= 300 && v <= 599) {
 			return
 		}
-		bad("%s %d: want an HTTP error status from 400 to 599", name, v)
+		bad("%s %d: want an HTTP status from 300 to 599 (3xx answers a redirect, 4xx and 5xx an error)", name, v)
 	}
 	nonNegative := func(name string, d Duration) {
 		if d < 0 {

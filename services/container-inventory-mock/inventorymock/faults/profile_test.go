@@ -25,7 +25,7 @@ func TestDecodeNamesEveryProblem(t *testing.T) {
 		{"trailing data", `{} {}`, []string{"unexpected data after the JSON object"}},
 		{"rate above 1", `{"errorRate": 1.5}`, []string{"errorRate 1.5: want a number from 0 to 1"}},
 		{"shares above 1", `{"errorRate": 0.6, "timeoutRate": 0.5}`, []string{"must add up to 1 or less"}},
-		{"status not an error", `{"errorRate": 0.1, "errorStatus": 200}`, []string{"errorStatus 200: want an HTTP error status from 400 to 599"}},
+		{"status not an error", `{"errorRate": 0.1, "errorStatus": 200}`, []string{"errorStatus 200: want an HTTP status from 300 to 599"}},
 		{"bad duration", `{"latency": "soon"}`, []string{`duration "soon": want a string such as "250ms"`}},
 		{"duration as a number", `{"latency": 250}`, []string{`duration 250: want a string`}},
 		{"negative duration", `{"latencyJitter": "-1s"}`, []string{"latencyJitter -1s: want a duration of zero or more"}},
