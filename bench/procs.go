@@ -138,7 +138,9 @@ type procSpec struct {
 
 // startProcess runs the service with exactly its environment (plus PATH
 // and HOME: nothing of the caller's KAFKA_* or DATABASE_URL leaks in) and
-// waits until it answers /readyz.
+// waits until it answers /readyz (the inventory mock: /healthz, as its
+// /readyz fails on purpose while an outage is injected, and the memory
+// case starts it in one).
 func (e *env) startProcess(ctx context.Context, s procSpec) (*process, error) {
 	name, environ, bin := s.name, s.environ, s.bin
 	if bin == "" {
@@ -177,18 +179,22 @@ func (e *env) startProcess(ctx context.Context, s procSpec) (*process, error) {
 		logFile.Close()
 		close(p.exited)
 	}()
+	probe := "/readyz"
+	if name == "container-inventory-mock" {
+		probe = "/healthz"
+	}
 	err = waitUntil(ctx, time.Minute, name+" ready", func() (bool, error) {
 		select {
 		case <-p.exited:
 			return false, fmt.Errorf("exited: %v", p.waitErr)
 		default:
 		}
-		resp, err := http.Get("http://" + addr + "/readyz")
+		resp, err := http.Get("http://" + addr + probe)
 		if err != nil {
 			return false, err
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, fmt.Errorf("/readyz answered %s", resp.Status)
+		return resp.StatusCode == http.StatusOK, fmt.Errorf("%s answered %s", probe, resp.Status)
 	})
 	if err != nil {
 		p.stop()
