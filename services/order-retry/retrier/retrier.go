@@ -114,6 +114,25 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	// The reefers of dead-lettered attempts go back to the pool only once
+	// the inventory released them; those it could not release at once
+	// are swept every RELEASE_INTERVAL.
+	releaser := allocation.Releaser{Store: store, Inventory: inv, Log: log.With("component", "releaser")}
+	releaseCtx, stopReleases := context.WithCancel(ctx)
+	releasesDone := make(chan struct{})
+	go func() {
+		defer close(releasesDone)
+		releaser.Run(releaseCtx, cfg.ReleaseInterval, cfg.InventoryTimeout*4)
+	}()
+	defer stop("releaser", func(ctx context.Context) error {
+		stopReleases()
+		select {
+		case <-releasesDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 
 	// The outcomes: success events, the next retry, or (7) the dead
 	// letter. One writer for the orders, containers and retry topics, one
@@ -196,7 +215,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 			// of one order (every rebalance re-runs waiting records whose
 			// next attempts are already published) only one concludes it
 			// (see handoff.Ledger).
-			Ledger: ledger,
+			Ledger:   ledger,
+			Releaser: releaser,
 		},
 		maxDueAhead: cfg.MaxDueAhead,
 		now:         time.Now,

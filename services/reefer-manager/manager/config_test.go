@@ -32,6 +32,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			FleetSize:           1000,
 			InventoryURL:        "http://localhost:8081",
 			InventoryTimeout:    2 * time.Second,
+			ReleaseInterval:     10 * time.Second,
 			LogLevel:            slog.LevelInfo,
 			LogFormat:           "json",
 			OrdersTopic:         "orders",
@@ -68,6 +69,7 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 		"REEFER_FLEET_SIZE":           "50",
 		"INVENTORY_URL":               "http://inventory:8081",
 		"INVENTORY_TIMEOUT":           "750ms",
+		"RELEASE_INTERVAL":            "3s",
 		"HTTP_ADDR":                   "127.0.0.1:9000",
 		"LOG_LEVEL":                   "debug",
 		"LOG_FORMAT":                  "text",
@@ -92,12 +94,12 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{cfg.Kafka.Brokers, cfg.DatabaseURL, cfg.FleetSize, cfg.InventoryURL, cfg.InventoryTimeout,
+	got := []any{cfg.Kafka.Brokers, cfg.DatabaseURL, cfg.FleetSize, cfg.InventoryURL, cfg.InventoryTimeout, cfg.ReleaseInterval,
 		cfg.HTTPAddr, cfg.LogLevel, cfg.LogFormat, cfg.OrdersTopic, cfg.ContainersTopic, cfg.RetryTopic,
 		cfg.DLQTopic, cfg.ConsumerGroup, cfg.RetryMaxAttempts, cfg.RetryBaseDelay, cfg.RetryMaxDelay,
 		cfg.RetryJitter, cfg.RetryJitterFraction, cfg.CommitMode, cfg.MaxInFlight, cfg.ShutdownTimeout, cfg.Group, cfg.MaxPendingBytes}
 	want := []any{[]string{"k1:9092", "k2:9093"}, "postgres://reefer:secret@db:5432/reefers", 50,
-		"http://inventory:8081", 750 * time.Millisecond, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
+		"http://inventory:8081", 750 * time.Millisecond, 3 * time.Second, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
 		"d", "g", 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25, CommitBeforeProcessing,
 		8, 3 * time.Second,
 		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},

@@ -92,6 +92,25 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	// The reefers of dead-lettered attempts go back to the pool only once
+	// the inventory released them; those it could not release at once
+	// are swept every RELEASE_INTERVAL.
+	releaser := allocation.Releaser{Store: store, Inventory: inv, Log: log.With("component", "releaser")}
+	releaseCtx, stopReleases := context.WithCancel(ctx)
+	releasesDone := make(chan struct{})
+	go func() {
+		defer close(releasesDone)
+		releaser.Run(releaseCtx, cfg.ReleaseInterval, cfg.InventoryTimeout*4)
+	}()
+	stops.push("releaser", func(ctx context.Context) error {
+		stopReleases()
+		select {
+		case <-releasesDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 
 	// (4) and (5), and the hand-off: one writer for the orders, containers
 	// and retry topics, one for the dead letters (whose topic takes larger
@@ -167,7 +186,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 			// letter) is won there by a compare-and-set before it is
 			// written, so that a chain of the same order in order-retry
 			// cannot conclude it a second time (see handoff.Ledger).
-			Ledger: ledger,
+			Ledger:   ledger,
+			Releaser: releaser,
 			// The orders topic also carries the events this service emits.
 			SkipOtherTypes: true,
 		},
