@@ -107,7 +107,7 @@ func (s *Store) holdForRelease(ctx context.Context, r Reservation) error {
 			return err
 		}
 		if len(states) == 1 && states[0] == string(allocation.StateDeadLettered) {
-			res := tx.Exec(`UPDATE reefers SET status = 'allocated', order_id = ?, updated_at = ?
+			res := tx.Exec(`UPDATE reefers SET status = 'allocated', order_id = ?, release_pending = TRUE, updated_at = ?
 				WHERE container_id = ? AND status = 'free'
 					AND NOT EXISTS (SELECT 1 FROM reefers held WHERE held.order_id = ?)`,
 				r.OrderID, s.now(), r.ContainerID, r.OrderID)
@@ -124,11 +124,10 @@ func (s *Store) holdForRelease(ctx context.Context, r Reservation) error {
 // is still pending release for r's order (the inventory refused to
 // release it). quarantined is false when nothing changed.
 func (s *Store) QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?, updated_at = ?
-		WHERE container_id = ? AND order_id = ? AND status = 'allocated'
-			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = ?
-				AND o.state IN ('reserved', 'allocated') AND o.container_id = ?)`,
-		reason, s.now(), r.ContainerID, r.OrderID, r.OrderID, r.ContainerID)
+	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?,
+			release_pending = FALSE, updated_at = ?
+		WHERE container_id = ? AND order_id = ? AND release_pending`,
+		reason, s.now(), r.ContainerID, r.OrderID)
 	if res.Error != nil {
 		return false, fmt.Errorf("quarantine reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
 	}
@@ -233,7 +232,8 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 	// The reefer stays held by the order, pending its release: the
 	// inventory may have recorded it (see allocation.Releaser).
 	granted.Released = o.ContainerID
-	return granted, nil
+	return granted, tx.Exec(`UPDATE reefers SET release_pending = TRUE, updated_at = ? WHERE container_id = ?`,
+		now, o.ContainerID).Error
 }
 
 // PendingReleases returns up to limit reefers held by an order that does
@@ -245,11 +245,11 @@ func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) 
 		OrderID     string `gorm:"column:order_id"`
 		ContainerID string `gorm:"column:container_id"`
 	}
-	err := s.db.WithContext(ctx).Raw(`SELECT r.order_id, r.container_id FROM reefers r
-		WHERE r.status = 'allocated' AND (? = '' OR r.order_id = ?)
-			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = r.order_id
-				AND o.state IN ('reserved', 'allocated') AND o.container_id = r.container_id)
-		ORDER BY r.updated_at, r.container_id LIMIT ?`, orderID, orderID, limit).Scan(&rows).Error
+	q := s.db.WithContext(ctx).Table("reefers").Select("order_id, container_id").Where("release_pending")
+	if orderID != "" {
+		q = q.Where("order_id = ?", orderID)
+	}
+	err := q.Order("updated_at, container_id").Limit(limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read reefers pending release: %w", classify(err))
 	}
@@ -265,11 +265,9 @@ func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) 
 // and-set: a reefer the order holds again, reserved, stays). freed is
 // false when nothing changed.
 func (s *Store) FinishRelease(ctx context.Context, r Reservation) (freed bool, err error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'free', order_id = NULL, updated_at = ?
-		WHERE container_id = ? AND order_id = ? AND status = 'allocated'
-			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = ?
-				AND o.state IN ('reserved', 'allocated') AND o.container_id = ?)`,
-		s.now(), r.ContainerID, r.OrderID, r.OrderID, r.ContainerID)
+	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'free', order_id = NULL, release_pending = FALSE, updated_at = ?
+		WHERE container_id = ? AND order_id = ? AND release_pending`,
+		s.now(), r.ContainerID, r.OrderID)
 	if res.Error != nil {
 		return false, fmt.Errorf("free reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
 	}
@@ -292,7 +290,7 @@ func (s *Store) MarkDeadLetterWritten(ctx context.Context, orderID, token string
 
 // quarantine takes a reefer in status from out of the pool.
 func (s *Store) quarantine(db *gorm.DB, containerID, reason, from string) error {
-	return db.Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?, updated_at = ?
+	return db.Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?, release_pending = FALSE, updated_at = ?
 		WHERE container_id = ? AND status = ?`, reason, s.now(), containerID, from).Error
 }
 

@@ -173,7 +173,31 @@ var migrations = []migration{
 			`ALTER TABLE order_states ADD COLUMN claim_owner TEXT`,
 		},
 	},
+	{
+		version: 6,
+		name:    "reefers pending their inventory release",
+		// A dead-lettered attempt's reefer stays held by the order until
+		// the inventory released it (allocation.Releaser). The flag and
+		// its partial index make the sweep read only those reefers, not
+		// every allocated one: with a large fleet the scan took a second.
+		postgres: []string{
+			`ALTER TABLE reefers ADD COLUMN release_pending BOOLEAN NOT NULL DEFAULT FALSE`,
+			markPendingReleases,
+			`CREATE INDEX reefers_release_pending ON reefers (updated_at, container_id) WHERE release_pending`,
+		},
+		sqlite: []string{
+			`ALTER TABLE reefers ADD COLUMN release_pending BOOLEAN NOT NULL DEFAULT FALSE`,
+			markPendingReleases,
+			`CREATE INDEX reefers_release_pending ON reefers (updated_at, container_id) WHERE release_pending`,
+		},
+	},
 }
+
+// markPendingReleases flags the reefers held by an order that does not
+// hold them (version 5 left them so, unflagged).
+const markPendingReleases = `UPDATE reefers SET release_pending = TRUE
+	WHERE status = 'allocated' AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = reefers.order_id
+		AND o.state IN ('reserved', 'allocated') AND o.container_id = reefers.container_id)`
 
 // createOrderStates is the order_states table of migration 4.
 func createOrderStates(timestamp string) string {
