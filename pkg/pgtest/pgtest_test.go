@@ -74,10 +74,13 @@ func TestCheckEngineNamesTheMissingImage(t *testing.T) {
 
 func TestStartServesQueriesAsTheConfiguredUser(t *testing.T) {
 	t.Parallel()
+	dsn := Start(t) // waits as long as a loaded machine needs (see Start)
+	// The queries' bound starts once the server is up: a minute is far
+	// more than they take, even under make test-stress.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	conn, err := pgx.Connect(ctx, Start(t))
+	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -96,9 +99,11 @@ func TestStartServesQueriesAsTheConfiguredUser(t *testing.T) {
 // options given to Start reach postgres.Run.
 func TestStartRunsInitScriptsInOrder(t *testing.T) {
 	t.Parallel()
+	dsn := Start(t, postgres.WithOrderedInitScripts("testdata/01-schema.sql", "testdata/02-seed.sh"))
+	// Counted from when the server is up (Start took 80 s once under make
+	// test-stress, and a context made before it had expired).
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dsn := Start(t, postgres.WithOrderedInitScripts("testdata/01-schema.sql", "testdata/02-seed.sh"))
 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -116,9 +121,11 @@ func TestStartRunsInitScriptsInOrder(t *testing.T) {
 
 func TestContainerKeepsDataAcrossRestart(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	ctr := StartContainer(t)
+	// Counted from when the server is up; the restart inside is bounded
+	// by the container helper's own wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 
 	connect := func() *pgx.Conn {
 		t.Helper()
