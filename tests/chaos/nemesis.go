@@ -140,9 +140,11 @@ func (n *Nemesis) inject(ctx context.Context, f Fault) {
 	started := time.Since(n.start)
 	heal, note, err := n.apply(ctx, f)
 	n.recordAt(started, f, "start", err, note)
-	if err != nil || heal == nil {
+	if heal == nil {
 		return
 	}
+	// Healed even when the start reported an error: a docker pause whose
+	// command failed may still have paused the container.
 	select {
 	case <-ctx.Done():
 	case <-time.After(f.For):
@@ -335,7 +337,9 @@ func (n *Nemesis) HealAll(ctx context.Context) {
 			n.record(Fault{Kind: "heal-all", Target: name}, "heal", p.Start(), "restarted")
 		}
 	}
-	_ = n.stack.Postgres.Unpause(ctx) // an error: it was not paused
+	if err := n.stack.Postgres.Unpause(ctx); err != nil {
+		n.record(Fault{Kind: "heal-all", Target: "postgres"}, "heal", err, "")
+	}
 	if err := n.setInventory(ctx, faults.Profile{}); err != nil {
 		n.record(Fault{Kind: "heal-all", Target: "inventory"}, "heal", err, "")
 	}

@@ -26,6 +26,12 @@ type Postgres struct {
 	mu     sync.Mutex
 	target string // host:port of the container now
 	conns  map[net.Conn]struct{}
+
+	// faultMu serialises the container faults: on a loaded machine a
+	// restart can outlast its slot and meet the next pause, and docker
+	// stop on a paused container never ends, which left Postgres paused
+	// for the rest of a 20,000-order campaign.
+	faultMu sync.Mutex
 }
 
 // StartPostgres starts the container and the proxy; both end with the test.
@@ -122,17 +128,48 @@ func (pg *Postgres) close() {
 // Pause freezes the container (docker pause): connections stay open and
 // nothing answers.
 func (pg *Postgres) Pause(ctx context.Context) error {
+	pg.faultMu.Lock()
+	defer pg.faultMu.Unlock()
 	return docker(ctx, "pause", pg.ctr.GetContainerID())
 }
 
-// Unpause resumes a paused container.
+// Unpause resumes the container if it is paused: a pause whose docker
+// command failed may still have happened, so the state is asked, not
+// remembered.
 func (pg *Postgres) Unpause(ctx context.Context) error {
-	return docker(ctx, "unpause", pg.ctr.GetContainerID())
+	pg.faultMu.Lock()
+	defer pg.faultMu.Unlock()
+	return pg.unpause(ctx)
+}
+
+func (pg *Postgres) unpause(ctx context.Context) error {
+	id := pg.ctr.GetContainerID()
+	var err error
+	for range 5 {
+		out, ierr := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.State.Paused}}", id).Output()
+		if ierr == nil && strings.TrimSpace(string(out)) == "false" {
+			return nil
+		}
+		if err = docker(ctx, "unpause", id); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+	return err
 }
 
 // Restart stops the server (fast shutdown) and starts it again, then points
-// the proxy at its new address.
+// the proxy at its new address. A paused container is resumed first.
 func (pg *Postgres) Restart(ctx context.Context) error {
+	pg.faultMu.Lock()
+	defer pg.faultMu.Unlock()
+	if err := pg.unpause(ctx); err != nil {
+		return err
+	}
 	if err := pg.ctr.Restart(ctx); err != nil {
 		return err
 	}
