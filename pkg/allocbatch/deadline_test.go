@@ -45,6 +45,10 @@ func (s hungStore) MarkDeadLetterWritten(ctx context.Context, _, _ string) error
 	return s.hang(ctx)
 }
 
+func (s hungStore) TakeOverClaim(ctx context.Context, _, _, _, _ string) (bool, error) {
+	return false, s.hang(ctx)
+}
+
 func (s hungStore) Order(ctx context.Context, _ string) (allocation.Order, bool, error) {
 	return allocation.Order{}, false, s.hang(ctx)
 }

@@ -60,6 +60,13 @@ func (l *Ledger) MarkDeadLetterWritten(ctx context.Context, orderID, token strin
 	return l.store.MarkDeadLetterWritten(ctx, orderID, token)
 }
 
+// TakeOverClaim is the store's TakeOverClaim, within DefaultTimeout.
+func (l *Ledger) TakeOverClaim(ctx context.Context, orderID, oldToken, token, owner string) (bool, error) {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
+	return l.store.TakeOverClaim(ctx, orderID, oldToken, token, owner)
+}
+
 // DeadLetter is the store's DeadLetter, within DefaultTimeout.
 func (l *Ledger) DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
 	ctx, cancel := withDeadline(ctx, l.timeout)

@@ -61,6 +61,9 @@ func (f *fakeLedgerStore) Reopen(context.Context, string, int) (bool, error) {
 func (f *fakeLedgerStore) MarkDeadLetterWritten(context.Context, string, string) error {
 	return errPassedThrough
 }
+func (f *fakeLedgerStore) TakeOverClaim(context.Context, string, string, string, string) (bool, error) {
+	return false, errPassedThrough
+}
 func (f *fakeLedgerStore) Order(context.Context, string) (allocation.Order, bool, error) {
 	return allocation.Order{}, false, errPassedThrough
 }

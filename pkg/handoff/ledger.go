@@ -35,6 +35,11 @@ type Ledger interface {
 	// claiming record, read again, then writes nothing. A claim of
 	// another token, or none, is left alone.
 	MarkDeadLetterWritten(ctx context.Context, orderID, token string) error
+	// TakeOverClaim moves the order's dead-letter claim from oldToken to
+	// token (and owner) if its dead letter is still not written: the
+	// claiming process died, and another record writes it. won is false
+	// when the claim changed meanwhile.
+	TakeOverClaim(ctx context.Context, orderID, oldToken, token, owner string) (won bool, err error)
 	// Reopen moves a dead-lettered order to reopened when generation (a
 	// redriven record's x-dlq-redrive-count) is above the order's.
 	Reopen(ctx context.Context, orderID string, generation int) (reopened bool, err error)

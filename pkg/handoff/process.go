@@ -232,7 +232,9 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 		d.Concluded = ConclusionAllocated
 		return d, err
 	case allocation.ClaimStale:
-		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+		// Another chain's claim: skipped, unless that claim was never
+		// written (see deadLettered).
+		return p.deadLettered(ctx, in, prev, orderID)
 	}
 	if got.Repeated {
 		if err := p.rewrite(got.Claim, orderID); err != nil {
@@ -334,6 +336,12 @@ func (p *Processor) rewrite(claim allocation.Claim, orderID string) error {
 		// delivery failed its write, and no other one runs (serialize).
 		return nil
 	}
+	return p.leaseOver(claim, orderID)
+}
+
+// leaseOver returns ErrClaimInProgress while claim is younger than
+// ClaimLease: its delivery may still be writing the dead letter.
+func (p *Processor) leaseOver(claim allocation.Claim, orderID string) error {
 	lease := p.ClaimLease
 	if lease <= 0 {
 		lease = DefaultClaimLease
@@ -383,11 +391,34 @@ func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev ret
 	if err != nil {
 		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
 	}
-	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) || o.Claim.Written {
+	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Written {
 		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
 	}
-	if err := p.rewrite(o.Claim, orderID); err != nil {
+	token := coordinates(in)
+	if o.Claim.Token == token {
+		if err := p.rewrite(o.Claim, orderID); err != nil {
+			return Decision{OrderID: orderID}, err
+		}
+	} else if err := p.leaseOver(o.Claim, orderID); err != nil {
 		return Decision{OrderID: orderID}, err
+	}
+	if o.Claim.Token != token {
+		// Another record claimed the dead letter and, past the lease, has
+		// not written it: its process died, and its record may never come
+		// back (a later delivery failed earlier and went to the retry
+		// topic). This chain, of the same redrive generation, takes the
+		// claim over and writes the dead letter, or the order would be
+		// dead-lettered in the database and nowhere else.
+		if prev.RedriveCount != o.Generation {
+			return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+		}
+		won, err := p.Ledger.TakeOverClaim(ctx, orderID, o.Claim.Token, token, p.ownerID())
+		if err != nil {
+			return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
+		}
+		if !won {
+			return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+		}
 	}
 	plan := p.Router.planFailure(in, prev, o.Claim.Err())
 	if plan.decision.Route != RouteDeadLetter {

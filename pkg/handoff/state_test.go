@@ -685,3 +685,44 @@ func TestAReleaseTheInventoryRefusesQuarantinesTheReefer(t *testing.T) {
 		t.Errorf("PendingReleases = %v, %v; want none", p, err)
 	}
 }
+
+// Found by the 20,000-order campaign: a process claimed an order's dead
+// letter and died before writing it; the next delivery of its record
+// failed earlier (the database was restarting) and went to the retry
+// topic, so the claiming record never came back, and the retry chain,
+// finding another record's claim, was skipped. The order was
+// dead-lettered in the database and nowhere else. Past the lease,
+// another chain of the same generation takes the claim over and writes.
+func TestAnOrphanedClaimIsTakenOverByAnotherChain(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return refused })
+	pl.w.err = errors.New("broker unavailable") // the claiming process dies before its write
+	dying := &handoff.Processor{Allocator: pl.p.Allocator, Router: pl.p.Router, Ledger: pl.store, Releaser: pl.p.Releaser}
+	if _, err := dying.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{}); err == nil {
+		t.Fatal("Process succeeded with a failing writer")
+	}
+	pl.w.err = nil
+
+	clock := time.Now()
+	pl.p.Router.Now = func() time.Time { return clock }
+	retry, meta := retryRecord(t, "O-1", 1, 50)
+	if d, err := pl.p.Process(t.Context(), retry, meta); !errors.Is(err, handoff.ErrClaimInProgress) {
+		t.Fatalf("another chain within the lease = %+v, %v; want ErrClaimInProgress", d, err)
+	}
+	clock = clock.Add(handoff.DefaultClaimLease + time.Second)
+	d, err := pl.p.Process(t.Context(), retry, meta)
+	if err != nil || d.Route != handoff.RouteDeadLetter {
+		t.Fatalf("another chain after the lease = %+v, %v; want the dead letter written", d, err)
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
+	}
+	// Written and marked: the claiming record, if it ever comes back,
+	// writes nothing.
+	if d, err := dying.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{}); err != nil || d.Route != handoff.RouteSkipped {
+		t.Errorf("the first claimer's record again = %+v, %v; want skipped", d, err)
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 1 {
+		t.Errorf("%d dead letters at the end, want 1", n)
+	}
+}

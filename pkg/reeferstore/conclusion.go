@@ -120,6 +120,18 @@ func (s *Store) holdForRelease(ctx context.Context, r Reservation) error {
 	})
 }
 
+// TakeOverClaim moves the order's unwritten dead-letter claim from
+// oldToken to token and owner (compare-and-set), and restarts its lease.
+func (s *Store) TakeOverClaim(ctx context.Context, orderID, oldToken, token, owner string) (won bool, err error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE order_states SET claim_token = ?, claim_owner = ?, version = version + 1, updated_at = ?
+		WHERE order_id = ? AND state = 'dead-lettered' AND claim_token = ? AND NOT dead_letter_written`,
+		token, owner, s.now(), orderID, oldToken)
+	if res.Error != nil {
+		return false, fmt.Errorf("take over the dead-letter claim of order %s: %w", orderID, classify(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // QuarantinePending takes r's reefer out of the pool with reason, if it
 // is still pending release for r's order (the inventory refused to
 // release it). quarantined is false when nothing changed.
