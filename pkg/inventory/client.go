@@ -225,15 +225,19 @@ type apiError struct {
 // the breaker lets a probe through. If ctx is canceled, the error wraps
 // context.Canceled.
 func (c *Client) Allocate(ctx context.Context, containerID, orderID string) error {
+	return c.guarded("allocate", containerID, orderID, func() error { return c.allocate(ctx, containerID, orderID) })
+}
+
+// guarded runs one call about (containerID, orderID) through the circuit
+// breaker; op names it in errors.
+func (c *Client) guarded(op, containerID, orderID string, call func() error) error {
 	if containerID == "" || orderID == "" {
 		return failure.NewPermanent("invalid-request",
-			fmt.Errorf("inventory allocate: container id %q and order id %q must both be set", containerID, orderID))
+			fmt.Errorf("inventory %s: container id %q and order id %q must both be set", op, containerID, orderID))
 	}
-	_, err := c.breaker.Execute(func() (struct{}, error) {
-		return struct{}{}, c.allocate(ctx, containerID, orderID)
-	})
+	_, err := c.breaker.Execute(func() (struct{}, error) { return struct{}{}, call() })
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		fe := failure.NewTransient(ReasonCircuitOpen, fmt.Errorf("inventory allocate %s to order %s: %w", containerID, orderID, err))
+		fe := failure.NewTransient(ReasonCircuitOpen, fmt.Errorf("inventory %s %s for order %s: %w", op, containerID, orderID, err))
 		fe.RetryAfter = c.remainingOpen()
 		return fe
 	}
@@ -276,19 +280,7 @@ func (c *Client) allocate(ctx context.Context, containerID, orderID string) erro
 // holds it) all mean so and return nil. Other errors are classified as
 // Allocate's, and go through the same circuit breaker.
 func (c *Client) Release(ctx context.Context, containerID, orderID string) error {
-	if containerID == "" || orderID == "" {
-		return failure.NewPermanent("invalid-request",
-			fmt.Errorf("inventory release: container id %q and order id %q must both be set", containerID, orderID))
-	}
-	_, err := c.breaker.Execute(func() (struct{}, error) {
-		return struct{}{}, c.release(ctx, containerID, orderID)
-	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		fe := failure.NewTransient(ReasonCircuitOpen, fmt.Errorf("inventory release %s from order %s: %w", containerID, orderID, err))
-		fe.RetryAfter = c.remainingOpen()
-		return fe
-	}
-	return err
+	return c.guarded("release", containerID, orderID, func() error { return c.release(ctx, containerID, orderID) })
 }
 
 func (c *Client) release(ctx context.Context, containerID, orderID string) error {
