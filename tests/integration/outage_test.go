@@ -77,7 +77,7 @@ func TestScenarioOutageThenRecovery(t *testing.T) {
 		t.Errorf("dlq redrive did not wait for the health probe (output above)")
 	}
 
-	r = settle(t, s, ids, 2*time.Minute)
+	r = settleAllocated(t, s, ids, 2*time.Minute)
 	checkConsistent(t, r, ids)
 	if got := len(r.States(ids)[outcomes.Allocated]); got != n {
 		t.Errorf("%d of %d orders allocated after the redrive, want all", got, n)
