@@ -8,7 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 )
 
 // casePipe is case 1: the ceiling of this machine for the services'

@@ -3,7 +3,6 @@ module github.com/reeferdlq/reefer-dlq/bench
 go 1.26.0
 
 replace (
-	github.com/reeferdlq/reefer-dlq/pkg => ../pkg
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock => ../services/container-inventory-mock
 	github.com/reeferdlq/reefer-dlq/services/dlq-cli => ../services/dlq-cli
 	github.com/reeferdlq/reefer-dlq/services/order-retry => ../services/order-retry
@@ -15,7 +14,6 @@ require (
 	github.com/containerd/errdefs v1.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/reeferdlq/reefer-dlq/pkg v0.0.0
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock v0.0.0
 	github.com/reeferdlq/reefer-dlq/services/dlq-cli v0.0.0-00010101000000-000000000000
 	github.com/reeferdlq/reefer-dlq/services/order-retry v0.0.0-00010101000000-000000000000
@@ -94,6 +92,10 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/reeferdlq/reefer-dlq/pkg/kafkaretry v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/platform v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/reefer v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/testkit v0.0.0
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/schollz/progressbar/v3 v3.19.1 // indirect
@@ -141,3 +143,11 @@ require (
 	modernc.org/memory v1.5.0 // indirect
 	modernc.org/sqlite v1.23.1 // indirect
 )
+
+replace github.com/reeferdlq/reefer-dlq/pkg/kafkaretry => ../pkg/kafkaretry
+
+replace github.com/reeferdlq/reefer-dlq/pkg/platform => ../pkg/platform
+
+replace github.com/reeferdlq/reefer-dlq/pkg/reefer => ../pkg/reefer
+
+replace github.com/reeferdlq/reefer-dlq/pkg/testkit => ../pkg/testkit

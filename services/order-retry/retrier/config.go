@@ -7,8 +7,8 @@ import (
 	"net"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
 )
 
 // Config is everything order-retry reads from its environment. The tags

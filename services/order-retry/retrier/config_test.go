@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
 	"github.com/reeferdlq/reefer-dlq/services/order-retry/retrier"
 )
 

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
 )
 
 // Commit modes (COMMIT_MODE). See the README for the loss window of

@@ -1,0 +1,215 @@
+package orders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+)
+
+// Allocator runs the allocation use case for one order.
+// allocation.Service satisfies it.
+type Allocator interface {
+	Allocate(ctx context.Context, order events.OrderCreated) (allocation.Result, error)
+}
+
+// Processor is the whole per-record work that reefer-manager and
+// order-retry share: decode the OrderCreated, run the allocation, route the
+// outcome. Create it with a struct literal; Allocator and Router are
+// required.
+type Processor struct {
+	Allocator Allocator
+	Router    *Router
+	// SkipOtherTypes makes a well-formed event of another type than
+	// OrderCreated a RouteSkipped decision instead of a poison record.
+	// reefer-manager sets it: the orders topic also carries the events it
+	// emits itself. order-retry leaves it false: its topic should only
+	// ever hold orders.
+	SkipOtherTypes bool
+	// Ledger holds each order's state, so that of two chains of one order
+	// only one concludes it (see Ledger and Process). Its store must be
+	// the Allocator's. nil disables the checks: every record is processed
+	// on its own (tests of the routing only).
+	Ledger Ledger
+}
+
+// The conclusions a Decision reports in Concluded.
+const (
+	ConclusionAllocated    = string(allocation.StateAllocated)
+	ConclusionDeadLettered = string(allocation.StateDeadLettered)
+)
+
+// ErrInterrupted is wrapped by the error Process returns when ctx ended
+// while the order was being allocated. Nothing was handed off: the record
+// is not done and must not be committed; it will be processed again after
+// a restart or rebalance.
+var ErrInterrupted = errors.New("processing interrupted")
+
+// Process runs one record through decode -> allocate -> hand-off.
+//
+// prev is the record's retry metadata, already parsed by the caller; for
+// a record read from the orders topic, what retrymeta.FirstAttempt keeps
+// (the redrive count of a record redriven there). A caller that cannot
+// parse the headers hands the record to [Router.Poison] instead.
+//
+// A nil error means the record is concluded and its offset may be
+// committed; the Decision says which way it went. A non-nil error means
+// the hand-off did not happen (the write failed, or ctx ended): do not
+// commit the record.
+//
+// With a Ledger, every conclusion is first won in the database by a
+// compare-and-set, and only then written to Kafka:
+//
+//   - a redriven record (x-dlq-redrive-count above the order's generation)
+//     reopens its dead-lettered order first;
+//   - the Allocator reserves a reefer (none or reopened -> reserved); for
+//     a dead-lettered order it refuses, and the record is a stale chain's
+//     (RouteSkipped), unless this very record claimed the dead letter
+//     before a crash: then the dead letter is written again;
+//   - after the inventory call, reserved -> allocated, then the success
+//     events. An order already allocated re-emits them (same event ids);
+//     a lost mark (another chain dead-lettered the order meanwhile) is a
+//     stale chain's;
+//   - a dead letter is claimed (-> dead-lettered, reefer released or
+//     quarantined) before it is written; a claim refused because the order
+//     is allocated writes the success events instead, one refused
+//     because another chain dead-lettered it writes nothing.
+//
+// Decision.Concluded is set when a record met its order concluded by
+// another chain. A Ledger error is returned like a failed write: the
+// record is processed again.
+func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymeta.Meta) (Decision, error) {
+	env, err := events.Decode(in.Value)
+	if err != nil {
+		return p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
+	}
+	if env.Type != events.TypeOrderCreated && p.SkipOtherTypes {
+		return Decision{Route: RouteSkipped, OrderID: env.Subject}, nil
+	}
+	order, err := events.DecodeData[events.OrderCreated](env)
+	if err != nil {
+		d, herr := p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
+		d.OrderID = env.Subject
+		return d, herr
+	}
+
+	if p.Ledger != nil && prev.RedriveCount > 0 {
+		if _, err := p.Ledger.Reopen(ctx, order.OrderID, prev.RedriveCount); err != nil {
+			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
+		}
+	}
+	res, err := p.Allocator.Allocate(ctx, order)
+	if p.Ledger != nil && errors.Is(err, allocation.ErrConcluded) {
+		return p.deadLettered(ctx, in, prev, order.OrderID)
+	}
+	if err != nil {
+		// When the caller is shutting down, the failure is ours, not the
+		// order's: do not spend one of its attempts on it.
+		if ctx.Err() != nil {
+			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w: %w", order.OrderID, ErrInterrupted, err)
+		}
+		return p.fail(ctx, in, prev, order.OrderID, err)
+	}
+	if p.Ledger != nil && res.Outcome == allocation.Allocated {
+		// Before the events: a crash in between leaves an allocated order
+		// whose record, processed again, re-emits them.
+		won, err := p.Ledger.MarkAllocated(ctx, order.OrderID, res.ContainerID)
+		if err != nil {
+			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
+		}
+		if !won {
+			return Decision{Route: RouteSkipped, OrderID: order.OrderID, Concluded: ConclusionDeadLettered}, nil
+		}
+	}
+	return p.Router.Emit(ctx, in, res)
+}
+
+// fail hands a failed record off; a dead letter is claimed in the Ledger
+// first (see Process).
+func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string, cause error) (Decision, error) {
+	plan := p.Router.planFailure(in, prev, cause)
+	if p.Ledger == nil || plan.decision.Route != RouteDeadLetter {
+		d, err := plan.write(ctx)
+		d.OrderID = orderID
+		if err != nil || p.Ledger == nil || d.Route != RouteDeadLetter {
+			return d, err
+		}
+		// The retry topic refused the record for good (too large, or
+		// invalid), so the router dead-lettered it instead. The claim comes
+		// after the write here, as the refusal is known only then; a crash
+		// in between re-runs the record, which is refused and dead-lettered
+		// again, and then claims with the same token.
+		got, err := p.Ledger.DeadLetter(ctx, orderID, p.claimOf(in, prev, cmpErr(d.Err, cause)))
+		if err != nil {
+			return d, fmt.Errorf("order %s: %w", orderID, err)
+		}
+		d.Released, d.Quarantined = got.Released, got.Quarantined
+		return d, nil
+	}
+	got, err := p.Ledger.DeadLetter(ctx, orderID, p.claimOf(in, prev, cause))
+	if err != nil {
+		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
+	}
+	switch got.Outcome {
+	case allocation.ClaimAllocated:
+		d, err := p.Router.Emit(ctx, in, allocation.Result{Outcome: allocation.Allocated, OrderID: orderID, ContainerID: got.ContainerID})
+		d.Concluded = ConclusionAllocated
+		return d, err
+	case allocation.ClaimStale:
+		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+	}
+	d, err := plan.write(ctx)
+	d.OrderID = orderID
+	d.Released, d.Quarantined = got.Released, got.Quarantined
+	return d, err
+}
+
+// claimOf is the dead-letter claim of record in for cause: its token is
+// the record's coordinates, so the same record processed again finds its
+// own claim.
+func (p *Processor) claimOf(in kafka.Message, prev retrymeta.Meta, cause error) allocation.Claim {
+	claim := allocation.Claim{
+		Token:        coordinates(in),
+		Generation:   prev.RedriveCount,
+		ErrorClass:   failure.ClassOf(cause),
+		ErrorReason:  failure.ReasonOf(cause),
+		ErrorMessage: cause.Error(),
+	}
+	claim.Quarantine, _ = allocation.RefusedContainer(cause)
+	return claim
+}
+
+// deadLettered concludes a record whose order the store found
+// dead-lettered: a stale chain's record is skipped; the record that
+// claimed the dead letter (processed again after a crash between the
+// claim and the write, or a failed write) writes it again.
+func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string) (Decision, error) {
+	o, ok, err := p.Ledger.Order(ctx, orderID)
+	if err != nil {
+		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
+	}
+	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) {
+		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+	}
+	plan := p.Router.planFailure(in, prev, o.Claim.Err())
+	if plan.decision.Route != RouteDeadLetter {
+		// The recorded failure was transient but this hop would retry it:
+		// the claim was made at the last attempt, so dead-letter anyway.
+		plan = p.Router.deadLetterPlan(in, prev, o.Claim.Err(), retrymeta.MaxAttempts)
+	}
+	d, err := plan.write(ctx)
+	d.OrderID = orderID
+	return d, err
+}
+
+// coordinates names a record in logs and errors, and is the token of its
+// dead-letter claim: topic/partition@offset.
+func coordinates(m kafka.Message) string {
+	return fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
+}

@@ -1,0 +1,273 @@
+package reeferstore_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
+)
+
+// runStateSuite is the part of the store suite about the order state
+// machine (conclusion.go): every transition, and two chains of one order
+// racing at the same instant.
+func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reeferstore.Store, outage)) {
+	t.Run("state machine: reserve, mark, claim, reopen", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, 10)
+		ctx := t.Context()
+
+		// reserve -> allocated; a claim then finds it allocated.
+		c1 := mustAllocate(t, s, "O-1", 5)
+		wantState(t, s, "O-1", allocation.StateReserved, c1)
+		if won, err := s.MarkAllocated(ctx, "O-1", c1); err != nil || !won {
+			t.Fatalf("MarkAllocated(O-1) = %t, %v; want won", won, err)
+		}
+		if won, err := s.MarkAllocated(ctx, "O-1", c1); err != nil || !won {
+			t.Fatalf("MarkAllocated(O-1) again = %t, %v; want won (idempotent)", won, err)
+		}
+		res := mustClaim(t, s, "O-1", claim("retries/0@1", 0))
+		if res.Outcome != allocation.ClaimAllocated || res.ContainerID != c1 {
+			t.Errorf("claim of an allocated order = %+v, want allocated with %s", res, c1)
+		}
+		wantState(t, s, "O-1", allocation.StateAllocated, c1)
+
+		// reserve -> dead-lettered releases the reefer; the next order gets it.
+		c2 := mustAllocate(t, s, "O-2", 5)
+		res = mustClaim(t, s, "O-2", claim("retries/0@2", 0))
+		if res.Outcome != allocation.ClaimGranted || res.Released != c2 {
+			t.Errorf("claim of a reserved order = %+v, want granted, %s released", res, c2)
+		}
+		wantState(t, s, "O-2", allocation.StateDeadLettered, "")
+		if r := reeferOf(t, s, c2); r.Status != reeferstore.StatusFree || r.OrderID != "" {
+			t.Errorf("released reefer %s = %+v, want free", c2, r)
+		}
+		if got := mustAllocate(t, s, "O-3", 5); got != c2 {
+			t.Errorf("next order got %s, want the released %s", got, c2)
+		}
+
+		// The same token claims again (a crash before its write): granted
+		// with the first claim's failure. Another token: stale.
+		again := claim("retries/0@2", 0)
+		again.ErrorMessage = "another failure"
+		if res := mustClaim(t, s, "O-2", again); res.Outcome != allocation.ClaimGranted || res.Claim.ErrorMessage != "inventory said 503" {
+			t.Errorf("claim by the same token = %+v, want granted with the recorded failure", res)
+		}
+		if res := mustClaim(t, s, "O-2", claim("retries/1@9", 0)); res.Outcome != allocation.ClaimStale {
+			t.Errorf("claim by another chain = %+v, want stale", res)
+		}
+		// A dead-lettered order gets no reefer.
+		if _, err := s.Allocate(ctx, "O-2", 5); !errors.Is(err, allocation.ErrConcluded) {
+			t.Errorf("Allocate(dead-lettered O-2) = %v, want ErrConcluded", err)
+		}
+
+		// Reopen needs a higher generation; then the order reserves again
+		// and a claim of the older generation is stale.
+		if ok, err := s.Reopen(ctx, "O-2", 0); err != nil || ok {
+			t.Errorf("Reopen(O-2, 0) = %t, %v; want not reopened", ok, err)
+		}
+		if ok, err := s.Reopen(ctx, "O-2", 1); err != nil || !ok {
+			t.Fatalf("Reopen(O-2, 1) = %t, %v; want reopened", ok, err)
+		}
+		if ok, err := s.Reopen(ctx, "O-2", 1); err != nil || ok {
+			t.Errorf("Reopen(O-2, 1) twice = %t, %v; want not reopened", ok, err)
+		}
+		wantState(t, s, "O-2", allocation.StateReopened, "")
+		c2b := mustAllocate(t, s, "O-2", 5)
+		if res := mustClaim(t, s, "O-2", claim("retries/0@3", 0)); res.Outcome != allocation.ClaimStale {
+			t.Errorf("claim of generation 0 after a redrive to 1 = %+v, want stale", res)
+		}
+		wantState(t, s, "O-2", allocation.StateReserved, c2b)
+		if res := mustClaim(t, s, "O-2", claim("orders/0@7", 1)); res.Outcome != allocation.ClaimGranted || res.Released != c2b {
+			t.Errorf("claim of generation 1 = %+v, want granted, %s released", res, c2b)
+		}
+		checkNoReeferHeldByUnallocated(t, s)
+	})
+
+	t.Run("an inventory 409 quarantines the reefer, so the redrive gets another", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, 10)
+		ctx := t.Context()
+		refused := mustAllocate(t, s, "O-409", 5)
+		c := claim("orders/0@1", 0)
+		c.ErrorClass, c.ErrorReason, c.Quarantine = failure.Permanent, "http-409", refused
+		res := mustClaim(t, s, "O-409", c)
+		if res.Outcome != allocation.ClaimGranted || res.Quarantined != refused || res.Released != "" {
+			t.Fatalf("claim with 409 = %+v, want granted, %s quarantined", res, refused)
+		}
+		r := reeferOf(t, s, refused)
+		if r.Status != reeferstore.StatusQuarantined || r.QuarantineReason == "" || r.OrderID != "" {
+			t.Errorf("refused reefer = %+v, want quarantined with a reason", r)
+		}
+		q, err := s.Quarantined(ctx)
+		if err != nil || len(q) != 1 || q[0].ContainerID != refused {
+			t.Errorf("Quarantined = %+v, %v; want [%s]", q, err, refused)
+		}
+		if ok, err := s.Reopen(ctx, "O-409", 1); err != nil || !ok {
+			t.Fatalf("Reopen: %t, %v", ok, err)
+		}
+		if got := mustAllocate(t, s, "O-409", 5); got == refused {
+			t.Errorf("the redriven order got the quarantined %s again", got)
+		}
+		if got := mustAllocate(t, s, "O-other", 5); got == refused {
+			t.Errorf("another order got the quarantined %s", got)
+		}
+	})
+
+	t.Run("a mark lost to a dead letter quarantines the reefer the inventory recorded", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, 10)
+		c := mustAllocate(t, s, "O-lost", 5)
+		mustClaim(t, s, "O-lost", claim("retries/0@1", 0))
+		won, err := s.MarkAllocated(t.Context(), "O-lost", c)
+		if err != nil || won {
+			t.Fatalf("MarkAllocated after the claim = %t, %v; want lost", won, err)
+		}
+		if r := reeferOf(t, s, c); r.Status != reeferstore.StatusQuarantined {
+			t.Errorf("reefer %s = %+v, want quarantined: the inventory holds it for O-lost", c, r)
+		}
+		wantState(t, s, "O-lost", allocation.StateDeadLettered, "")
+	})
+
+	// Two chains of one order at the same instant, many times: the
+	// goroutines wait on one channel, so their transactions start
+	// together. Whatever the interleaving, one conclusion wins.
+	const races = 30
+	t.Run("racing mark and dead-letter claim: exactly one concludes", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, races+5)
+		for i := range races {
+			id := fmt.Sprintf("O-race-%02d", i)
+			c := mustAllocate(t, s, id, 5)
+			var (
+				won  bool
+				res  allocation.ClaimResult
+				errs [2]error
+			)
+			together(func() { won, errs[0] = s.MarkAllocated(t.Context(), id, c) },
+				func() { res, errs[1] = s.DeadLetter(t.Context(), id, claim("retries/1@"+id, 0)) })
+			if err := errors.Join(errs[:]...); err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			switch {
+			case won && res.Outcome == allocation.ClaimAllocated:
+				wantState(t, s, id, allocation.StateAllocated, c)
+			case !won && res.Outcome == allocation.ClaimGranted:
+				wantState(t, s, id, allocation.StateDeadLettered, "")
+			default:
+				t.Errorf("%s: mark won %t, claim %s: want exactly one conclusion", id, won, res.Outcome)
+			}
+		}
+		checkNoReeferHeldByUnallocated(t, s)
+	})
+
+	t.Run("racing dead-letter claims of two chains: one is granted", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, races+5)
+		for i := range races {
+			id := fmt.Sprintf("O-twice-%02d", i)
+			if i%2 == 0 {
+				mustAllocate(t, s, id, 5) // half reserved, half never reserved
+			}
+			var res [2]allocation.ClaimResult
+			var errs [2]error
+			together(func() { res[0], errs[0] = s.DeadLetter(t.Context(), id, claim("retries/0@"+id, 0)) },
+				func() { res[1], errs[1] = s.DeadLetter(t.Context(), id, claim("retries/1@"+id, 0)) })
+			if err := errors.Join(errs[:]...); err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			granted := 0
+			for _, r := range res {
+				if r.Outcome == allocation.ClaimGranted {
+					granted++
+				}
+			}
+			if granted != 1 {
+				t.Errorf("%s: claims %s and %s; want exactly one granted", id, res[0].Outcome, res[1].Outcome)
+			}
+		}
+		checkNoReeferHeldByUnallocated(t, s)
+	})
+
+	t.Run("racing reservation and dead-letter claim: a dead-lettered order holds no reefer", func(t *testing.T) {
+		t.Parallel()
+		s, _ := ready(t, races+5)
+		for i := range races {
+			id := fmt.Sprintf("O-new-%02d", i)
+			var c string
+			var res allocation.ClaimResult
+			var errs [2]error
+			together(func() { c, errs[0] = s.Allocate(t.Context(), id, 5) },
+				func() { res, errs[1] = s.DeadLetter(t.Context(), id, claim("retries/0@"+id, 0)) })
+			if errs[1] != nil || (errs[0] != nil && !errors.Is(errs[0], allocation.ErrConcluded)) {
+				t.Fatalf("%s: %v", id, errors.Join(errs[:]...))
+			}
+			if res.Outcome != allocation.ClaimGranted {
+				t.Errorf("%s: claim %s, want granted (the order was not allocated)", id, res.Outcome)
+			}
+			if errs[0] == nil && res.Released != c {
+				t.Errorf("%s: reserved %s before the claim, which released %q", id, c, res.Released)
+			}
+			wantState(t, s, id, allocation.StateDeadLettered, "")
+		}
+		checkNoReeferHeldByUnallocated(t, s)
+	})
+}
+
+// together runs fs at the same instant: each waits on one channel.
+func together(fs ...func()) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, f := range fs {
+		wg.Go(func() {
+			<-start
+			f()
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+func claim(token string, generation int) allocation.Claim {
+	return allocation.Claim{Token: token, Generation: generation, ErrorClass: failure.Transient,
+		ErrorReason: "http-503", ErrorMessage: "inventory said 503"}
+}
+
+func mustClaim(t *testing.T, s *reeferstore.Store, orderID string, c allocation.Claim) allocation.ClaimResult {
+	t.Helper()
+	res, err := s.DeadLetter(t.Context(), orderID, c)
+	if err != nil {
+		t.Fatalf("DeadLetter(%s, %s): %v", orderID, c.Token, err)
+	}
+	return res
+}
+
+func wantState(t *testing.T, s *reeferstore.Store, orderID string, state allocation.State, containerID string) {
+	t.Helper()
+	o, ok, err := s.Order(t.Context(), orderID)
+	if err != nil || !ok {
+		t.Fatalf("Order(%s) = %t, %v", orderID, ok, err)
+	}
+	if o.State != state || o.ContainerID != containerID {
+		t.Errorf("order %s is %s holding %q, want %s holding %q", orderID, o.State, o.ContainerID, state, containerID)
+	}
+	if containerID != "" {
+		if r := reeferOf(t, s, containerID); r.Status != reeferstore.StatusAllocated || r.OrderID != orderID {
+			t.Errorf("reefer %s = %+v, want allocated to %s", containerID, r, orderID)
+		}
+	}
+}
+
+func checkNoReeferHeldByUnallocated(t *testing.T, s *reeferstore.Store) {
+	t.Helper()
+	held, err := s.HeldByUnallocated(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) > 0 {
+		t.Errorf("reefers held by orders that are neither reserved nor allocated: %v", held)
+	}
+}
