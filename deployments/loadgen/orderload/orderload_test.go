@@ -12,8 +12,8 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/deployments/loadgen/orderload"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
 
 func TestDue(t *testing.T) {

@@ -29,13 +29,13 @@ type Metrics struct {
 	Blocked  *prometheus.GaugeVec // label topic
 }
 
-// Init exports a zero for every class and for each topic of topics, so
-// that rate() and alerts work from the start.
-func (m *Metrics) Init(topics Topics) {
+// Init exports a zero for every class and for each of topics (every topic
+// the service writes to), so that rate() and alerts work from the start.
+func (m *Metrics) Init(topics ...string) {
 	for _, c := range failure.Classes {
 		m.Failures.WithLabelValues(string(c))
 	}
-	for _, t := range []string{topics.Orders, topics.Containers, topics.Retry, topics.DeadLetter} {
+	for _, t := range topics {
 		m.Blocked.WithLabelValues(t)
 	}
 }

@@ -8,9 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
@@ -24,10 +22,8 @@ type Writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// Topics names the topics a Router writes to.
+// Topics names the topics a Router forwards failed records to.
 type Topics struct {
-	Orders     string // ContainerAllocated, OrderRejected
-	Containers string // ContainerAssignedToOrder
 	Retry      string // failed records that will be tried again
 	DeadLetter string // failed records that will not
 }
@@ -42,21 +38,19 @@ type Route string
 
 // The routes a record can take. Every processed record takes exactly one.
 const (
-	RouteAllocated  Route = "allocated"   // success events written
-	RouteRejected   Route = "rejected"    // OrderRejected written
+	RouteAllocated  Route = "allocated"   // success records written (the handler's business outcome)
+	RouteRejected   Route = "rejected"    // a business refusal written (the handler's business outcome)
 	RouteRetry      Route = "retry"       // forwarded to the retry topic
 	RouteDeadLetter Route = "dead-letter" // forwarded to the dead-letter topic
-	RouteSkipped    Route = "skipped"     // not an order to allocate, or of a stale chain; nothing written
+	RouteSkipped    Route = "skipped"     // nothing to do for this record; nothing written
 )
 
 // Decision describes what a Router did with one record, for metrics and
-// logs. Only the fields that apply to the Route are set.
+// logs. Only the fields that apply to the Route are set. A handler that
+// needs more (the business key, what it concluded) embeds it in a
+// Decision of its own.
 type Decision struct {
 	Route Route
-	// OrderID is the order the record is about, when it could be read.
-	OrderID string
-	// ContainerID is the allocated reefer (RouteAllocated).
-	ContainerID string
 	// Reason is why the record was dead-lettered (RouteDeadLetter).
 	Reason retrymeta.Reason
 	// Attempt is the number of failed attempts so far, this one included
@@ -68,28 +62,18 @@ type Decision struct {
 	// Err is the processing failure that was handed off (RouteRetry and
 	// RouteDeadLetter).
 	Err error
-	// Concluded is set when a record met its order concluded by another
-	// chain in the Processor's Ledger: ConclusionAllocated (the route is
-	// RouteAllocated: the success events were written again) or
-	// ConclusionDeadLettered (RouteSkipped: nothing written).
-	Concluded string
-	// Released is the reefer a dead-lettered order gave back to the pool,
-	// Quarantined the one it took out of the pool instead (an inventory
-	// 409) (RouteDeadLetter, with a Ledger).
-	Released    string
-	Quarantined string
 }
 
-// Router writes the records that conclude one input record. Create it
-// with a struct literal; every field but Now is required, and Validate
+// Router writes the records that conclude one input record whose
+// processing failed: to the retry topic or the dead-letter topic; and,
+// through [Router.Write], the records of a success, so that every write
+// is watched by the same [Blockage]. Create it with a struct literal;
+// Writer, Topics, Policy and MaxAttempts are required, and Validate
 // checks them. A Router is safe for concurrent use when its Writer is.
 type Router struct {
 	// Writer receives one WriteMessages call per outcome.
 	Writer Writer
 	Topics Topics
-	// Source is the CloudEvents source of the events the Router emits,
-	// for example "/reefer-dlq/reefer-manager".
-	Source string
 	// Policy computes the delay before the next attempt.
 	Policy backoff.Policy
 	// MaxAttempts is the number of failed attempts after which a transient
@@ -128,15 +112,11 @@ func (r *Router) Validate() error {
 		errs = append(errs, errors.New("missing Writer"))
 	}
 	for _, t := range []struct{ name, topic string }{
-		{"Topics.Orders", r.Topics.Orders}, {"Topics.Containers", r.Topics.Containers},
 		{"Topics.Retry", r.Topics.Retry}, {"Topics.DeadLetter", r.Topics.DeadLetter},
 	} {
 		if t.topic == "" {
 			errs = append(errs, fmt.Errorf("empty %s", t.name))
 		}
-	}
-	if r.Source == "" {
-		errs = append(errs, errors.New("empty Source"))
 	}
 	if r.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("want MaxAttempts >= 1, got %d", r.MaxAttempts))
@@ -155,85 +135,13 @@ func (r *Router) Validate() error {
 	return fmt.Errorf("handoff router: %w", errors.Join(errs...))
 }
 
-// Emit writes the events of a conclusive allocation result: for Allocated,
-// ContainerAllocated on the orders topic and ContainerAssignedToOrder on
-// the containers topic (one WriteMessages call); for Rejected,
-// OrderRejected on the orders topic. A traceparent header of in is copied
-// to every event.
-func (r *Router) Emit(ctx context.Context, in kafka.Message, res allocation.Result) (Decision, error) {
-	now := r.now()
-	var (
-		msgs []kafka.Message
-		d    Decision
-		err  error
-	)
-	switch res.Outcome {
-	case allocation.Allocated:
-		d = Decision{Route: RouteAllocated, OrderID: res.OrderID, ContainerID: res.ContainerID}
-		msgs, err = r.allocatedMessages(in, res, now)
-	case allocation.Rejected:
-		d = Decision{Route: RouteRejected, OrderID: res.OrderID}
-		msgs, err = r.rejectedMessages(in, res, now)
-	default:
-		return Decision{}, fmt.Errorf("emit order %s: unknown outcome %q", res.OrderID, res.Outcome)
-	}
-	if err != nil {
-		return d, fmt.Errorf("emit order %s: %w", res.OrderID, err)
-	}
-	if err := r.write(ctx, r.Writer, msgs...); err != nil {
-		return d, fmt.Errorf("emit %s events of order %s: %w", res.Outcome, res.OrderID, err)
-	}
-	return d, nil
+// Write writes the records of a success (the handler's own outcome
+// records) with one WriteMessages call of Writer, and tells the Blockage
+// how it went. The error is classified (failure.FromProducer): nil means
+// the broker acknowledged every record.
+func (r *Router) Write(ctx context.Context, msgs ...kafka.Message) error {
+	return r.write(ctx, r.Writer, msgs...)
 }
-
-func (r *Router) allocatedMessages(in kafka.Message, res allocation.Result, now time.Time) ([]kafka.Message, error) {
-	allocated, err := r.event(in, r.Topics.Orders, res.OrderID, events.TypeContainerAllocated, res.OrderID,
-		events.ContainerAllocated{OrderID: res.OrderID, ContainerID: res.ContainerID}, now)
-	if err != nil {
-		return nil, err
-	}
-	assigned, err := r.event(in, r.Topics.Containers, res.ContainerID, events.TypeContainerAssignedToOrder, res.OrderID,
-		events.ContainerAssignedToOrder{ContainerID: res.ContainerID, OrderID: res.OrderID}, now)
-	if err != nil {
-		return nil, err
-	}
-	return []kafka.Message{allocated, assigned}, nil
-}
-
-func (r *Router) rejectedMessages(in kafka.Message, res allocation.Result, now time.Time) ([]kafka.Message, error) {
-	rejected, err := r.event(in, r.Topics.Orders, res.OrderID, events.TypeOrderRejected, res.OrderID,
-		events.OrderRejected{OrderID: res.OrderID, Reason: res.Reason}, now)
-	if err != nil {
-		return nil, err
-	}
-	return []kafka.Message{rejected}, nil
-}
-
-// event builds one CloudEvents record. The subject is always the order id,
-// so the event id (derived from subject and type) is the same however
-// often the order is processed.
-func (r *Router) event(in kafka.Message, topic, key, eventType, orderID string, data any, now time.Time) (kafka.Message, error) {
-	env, err := events.New(r.Source, eventType, orderID, data, now)
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("build %s: %w", eventType, err)
-	}
-	value, err := events.Encode(env)
-	if err != nil {
-		return kafka.Message{}, fmt.Errorf("encode %s: %w", eventType, err)
-	}
-	headers := []kafka.Header{{Key: contentTypeHeader, Value: []byte(structuredContentType)}}
-	if tp, ok := retrymeta.Get(in.Headers, retrymeta.HeaderTraceParent); ok {
-		headers = append(headers, kafka.Header{Key: retrymeta.HeaderTraceParent, Value: []byte(tp)})
-	}
-	return kafka.Message{Topic: topic, Key: []byte(key), Value: value, Headers: headers}, nil
-}
-
-// The CloudEvents Kafka binding marks a structured-mode record with this
-// content type, so a consumer can tell it from a binary-mode one.
-const (
-	contentTypeHeader     = "content-type"
-	structuredContentType = "application/cloudevents+json; charset=UTF-8"
-)
 
 // Fail hands a record whose processing failed to the retry topic or the
 // dead-letter topic, depending on the error's class and the attempts used:
@@ -257,48 +165,52 @@ func (r *Router) Fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta
 	if err == nil {
 		return Decision{}, errors.New("hand off failure: nil error")
 	}
-	return r.planFailure(in, prev, err).write(ctx)
+	return r.Plan(in, prev, err).Write(ctx)
 }
 
-// failurePlan is a decided but not yet written failure hand-off, so that
-// the Processor can consult its Ledger between deciding and writing.
-type failurePlan struct {
+// Plan is a decided but not yet written failure hand-off, so that a
+// caller can consult its own state (a ledger of conclusions, say) between
+// deciding and writing. Its Decision says where the record would go.
+type Plan struct {
+	Decision Decision
 	r        *Router
 	in       kafka.Message
-	decision Decision
 	topic    string
 	meta     retrymeta.Meta
 }
 
-func (p failurePlan) write(ctx context.Context) (Decision, error) {
-	return p.r.forward(ctx, p.in, p.decision, p.topic, p.meta)
+// Write carries the plan out, as [Router.Fail] would have.
+func (p Plan) Write(ctx context.Context) (Decision, error) {
+	return p.r.forward(ctx, p.in, p.Decision, p.topic, p.meta)
 }
 
-// planFailure decides where a failed record goes (see Fail); err is not nil.
-func (r *Router) planFailure(in kafka.Message, prev retrymeta.Meta, err error) failurePlan {
+// Plan decides where a failed record goes (see Fail) without writing it;
+// err must not be nil.
+func (r *Router) Plan(in kafka.Message, prev retrymeta.Meta, err error) Plan {
 	now := r.now()
 	meta := r.failureMeta(in, prev, err, now)
 	d := Decision{Attempt: meta.Attempt, Err: err}
 
 	switch {
 	case meta.ErrorClass == failure.Permanent:
-		return r.deadLetterPlan(in, prev, err, retrymeta.PermanentError)
+		return r.PlanDeadLetter(in, prev, err, retrymeta.PermanentError)
 	case meta.Attempt >= r.MaxAttempts:
-		return r.deadLetterPlan(in, prev, err, retrymeta.MaxAttempts)
+		return r.PlanDeadLetter(in, prev, err, retrymeta.MaxAttempts)
 	}
 	d.Route = RouteRetry
 	d.Delay = r.delay(prev, meta.Attempt, err)
 	d.DueAt = now.Add(d.Delay)
 	meta.DueAt = d.DueAt
-	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.Retry, meta: meta}
+	return Plan{r: r, in: in, Decision: d, topic: r.Topics.Retry, meta: meta}
 }
 
-// deadLetterPlan is the dead letter of a failed record, with reason.
-func (r *Router) deadLetterPlan(in kafka.Message, prev retrymeta.Meta, err error, reason retrymeta.Reason) failurePlan {
+// PlanDeadLetter is the dead letter of a failed record, with reason,
+// whatever its class and attempts.
+func (r *Router) PlanDeadLetter(in kafka.Message, prev retrymeta.Meta, err error, reason retrymeta.Reason) Plan {
 	now := r.now()
 	meta := r.failureMeta(in, prev, err, now)
 	d := Decision{Route: RouteDeadLetter, Reason: reason, Attempt: meta.Attempt, Err: err}
-	return failurePlan{r: r, in: in, decision: d, topic: r.Topics.DeadLetter, meta: deadLetter(meta, reason, err, now)}
+	return Plan{r: r, in: in, Decision: d, topic: r.Topics.DeadLetter, meta: deadLetter(meta, reason, err, now)}
 }
 
 // Poison dead-letters a record that cannot be processed at all: its value
@@ -385,10 +297,10 @@ func (r *Router) forward(ctx context.Context, in kafka.Message, d Decision, topi
 		now := r.now()
 		m := meta
 		m.ErrorClass, m.ErrorMessage, m.DueAt = failure.Permanent, err.Error(), time.Time{}
-		d = Decision{Route: RouteDeadLetter, Reason: retrymeta.PermanentError, OrderID: d.OrderID, Attempt: d.Attempt, Err: err}
+		d = Decision{Route: RouteDeadLetter, Reason: retrymeta.PermanentError, Attempt: d.Attempt, Err: err}
 		return r.forward(ctx, in, d, r.Topics.DeadLetter, deadLetter(m, retrymeta.PermanentError, err, now))
 	}
-	return d, fmt.Errorf("hand off record %s to %s: %w", coordinates(in), topic, err)
+	return d, fmt.Errorf("hand off record %s to %s: %w", Coordinates(in), topic, err)
 }
 
 // oversize dead-letters a record that is too large for where it had to go
@@ -402,7 +314,7 @@ func (r *Router) oversize(ctx context.Context, in kafka.Message, d Decision, met
 	m := deadLetter(meta, retrymeta.Oversize, cmpErr(d.Err, tooLarge), r.now())
 	m.DueAt = time.Time{}
 	m.OriginalSize = len(in.Value)
-	d = Decision{Route: RouteDeadLetter, Reason: retrymeta.Oversize, OrderID: d.OrderID, Attempt: d.Attempt, Err: cmpErr(d.Err, tooLarge)}
+	d = Decision{Route: RouteDeadLetter, Reason: retrymeta.Oversize, Attempt: d.Attempt, Err: cmpErr(d.Err, tooLarge)}
 
 	topic := r.Topics.DeadLetter
 	out := record(in, topic, m)
@@ -416,7 +328,7 @@ func (r *Router) oversize(ctx context.Context, in kafka.Message, d Decision, met
 		err = r.write(ctx, w, out)
 	}
 	if err != nil {
-		return d, fmt.Errorf("dead-letter oversize record %s (%v) to %s: %w", coordinates(in), tooLarge, topic, err)
+		return d, fmt.Errorf("dead-letter oversize record %s (%v) to %s: %w", Coordinates(in), tooLarge, topic, err)
 	}
 	return d, nil
 }
@@ -483,4 +395,9 @@ func (r *Router) now() time.Time {
 		now = r.Now
 	}
 	return time.UnixMilli(now().UnixMilli()).UTC()
+}
+
+// Coordinates names a record in logs and errors: topic/partition@offset.
+func Coordinates(m kafka.Message) string {
+	return fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 )
 
 func start(t testing.TB, cfg devbroker.Config) *devbroker.Broker {

@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 )
 
 // Group timing of the members in these tests: the broker's minimum session

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 )
 
 func TestValidateNamesTheVariableAndTheAcceptedForm(t *testing.T) {

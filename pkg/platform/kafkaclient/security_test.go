@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/testcert"
 )
 
 // handshake runs a TLS handshake between the client config and a server on

@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 )
 
 // fakeStore is an in-memory Store with the same contract as reeferstore:

@@ -6,18 +6,18 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
 // LedgerStore is what Ledger needs from the reefer store.
 // *reeferstore.Store satisfies it.
 type LedgerStore interface {
-	handoff.Ledger
+	orders.Ledger
 	MarkAllocatedBatch(ctx context.Context, reservations []reeferstore.Reservation) ([]bool, error)
 }
 
-// Ledger is a handoff.Ledger whose MarkAllocated, called once for every
+// Ledger is a orders.Ledger whose MarkAllocated, called once for every
 // allocated order, gathers the marks of concurrent callers into
 // LedgerStore.MarkAllocatedBatch calls. Its other methods go straight to
 // the store: they run only for orders that are dead-lettered or redriven,

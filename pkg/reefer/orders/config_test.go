@@ -8,11 +8,12 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // A credential the inventory refuses (401, 403), or a redirect, is the
@@ -34,7 +35,7 @@ func TestConfigFailuresAreRetriedNotDeadLettered(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := &recordingWriter{}
-			p := &handoff.Processor{
+			p := &orders.Processor{
 				Allocator: allocation.Service{
 					Store:     storeFunc(func(context.Context, string, int) (string, error) { return "C-0003", nil }),
 					Inventory: inv,

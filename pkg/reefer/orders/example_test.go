@@ -8,12 +8,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // printWriter stands in for a *kafka.Writer and prints what would be
@@ -32,19 +33,21 @@ func (printWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error
 // record. Here the inventory is down, so the order goes to the retry topic
 // as its first failed attempt.
 func ExampleProcessor() {
-	p := &handoff.Processor{
+	p := &orders.Processor{
 		Allocator: allocation.Service{
 			Store: storeFunc(func(context.Context, string, int) (string, error) { return "C-0042", nil }),
 			Inventory: inventoryFunc(func(context.Context, string, string) error {
 				return failure.NewTransient("http-503", errors.New("inventory answered 503"))
 			}),
 		},
-		Router: &handoff.Router{
-			Writer:      printWriter{}, // a *kafka.Writer without Topic in a service
-			Topics:      handoff.Topics{Orders: "orders", Containers: "containers", Retry: "order-retries", DeadLetter: "order-dead-letter"},
-			Source:      "/reefer-dlq/example",
-			Policy:      backoff.Policy{Base: time.Second, Max: time.Minute},
-			MaxAttempts: 5,
+		Router: &orders.Router{
+			Router: handoff.Router{
+				Writer:      printWriter{}, // a *kafka.Writer without Topic in a service
+				Topics:      handoff.Topics{Retry: "order-retries", DeadLetter: "order-dead-letter"},
+				Policy:      backoff.Policy{Base: time.Second, Max: time.Minute},
+				MaxAttempts: 5,
+			},
+			OrdersTopic: "orders", ContainersTopic: "containers", Source: "/reefer-dlq/example",
 		},
 		SkipOtherTypes: true, // reefer-manager: its input topic also carries its own events
 	}

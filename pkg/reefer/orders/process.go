@@ -7,10 +7,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
 
 // Allocator runs the allocation use case for one order.
@@ -38,12 +39,6 @@ type Processor struct {
 	// on its own (tests of the routing only).
 	Ledger Ledger
 }
-
-// The conclusions a Decision reports in Concluded.
-const (
-	ConclusionAllocated    = string(allocation.StateAllocated)
-	ConclusionDeadLettered = string(allocation.StateDeadLettered)
-)
 
 // ErrInterrupted is wrapped by the error Process returns when ctx ended
 // while the order was being allocated. Nothing was handed off: the record
@@ -87,16 +82,16 @@ var ErrInterrupted = errors.New("processing interrupted")
 func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymeta.Meta) (Decision, error) {
 	env, err := events.Decode(in.Value)
 	if err != nil {
-		return p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
+		d, herr := p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
+		return decided(d, ""), herr
 	}
 	if env.Type != events.TypeOrderCreated && p.SkipOtherTypes {
-		return Decision{Route: RouteSkipped, OrderID: env.Subject}, nil
+		return decided(handoff.Decision{Route: handoff.RouteSkipped}, env.Subject), nil
 	}
 	order, err := events.DecodeData[events.OrderCreated](env)
 	if err != nil {
 		d, herr := p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
-		d.OrderID = env.Subject
-		return d, herr
+		return decided(d, env.Subject), herr
 	}
 
 	if p.Ledger != nil && prev.RedriveCount > 0 {
@@ -124,7 +119,7 @@ func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymet
 			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
 		}
 		if !won {
-			return Decision{Route: RouteSkipped, OrderID: order.OrderID, Concluded: ConclusionDeadLettered}, nil
+			return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: order.OrderID, Concluded: allocation.StateDeadLettered}, nil
 		}
 	}
 	return p.Router.Emit(ctx, in, res)
@@ -133,11 +128,11 @@ func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymet
 // fail hands a failed record off; a dead letter is claimed in the Ledger
 // first (see Process).
 func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.Meta, orderID string, cause error) (Decision, error) {
-	plan := p.Router.planFailure(in, prev, cause)
-	if p.Ledger == nil || plan.decision.Route != RouteDeadLetter {
-		d, err := plan.write(ctx)
-		d.OrderID = orderID
-		if err != nil || p.Ledger == nil || d.Route != RouteDeadLetter {
+	plan := p.Router.Plan(in, prev, cause)
+	if p.Ledger == nil || plan.Decision.Route != handoff.RouteDeadLetter {
+		hd, err := plan.Write(ctx)
+		d := decided(hd, orderID)
+		if err != nil || p.Ledger == nil || d.Route != handoff.RouteDeadLetter {
 			return d, err
 		}
 		// The retry topic refused the record for good (too large, or
@@ -159,13 +154,13 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 	switch got.Outcome {
 	case allocation.ClaimAllocated:
 		d, err := p.Router.Emit(ctx, in, allocation.Result{Outcome: allocation.Allocated, OrderID: orderID, ContainerID: got.ContainerID})
-		d.Concluded = ConclusionAllocated
+		d.Concluded = allocation.StateAllocated
 		return d, err
 	case allocation.ClaimStale:
-		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+		return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
 	}
-	d, err := plan.write(ctx)
-	d.OrderID = orderID
+	hd, err := plan.Write(ctx)
+	d := decided(hd, orderID)
 	d.Released, d.Quarantined = got.Released, got.Quarantined
 	return d, err
 }
@@ -195,21 +190,28 @@ func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev ret
 		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
 	}
 	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) {
-		return Decision{Route: RouteSkipped, OrderID: orderID, Concluded: ConclusionDeadLettered}, nil
+		return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
 	}
-	plan := p.Router.planFailure(in, prev, o.Claim.Err())
-	if plan.decision.Route != RouteDeadLetter {
+	plan := p.Router.Plan(in, prev, o.Claim.Err())
+	if plan.Decision.Route != handoff.RouteDeadLetter {
 		// The recorded failure was transient but this hop would retry it:
 		// the claim was made at the last attempt, so dead-letter anyway.
-		plan = p.Router.deadLetterPlan(in, prev, o.Claim.Err(), retrymeta.MaxAttempts)
+		plan = p.Router.PlanDeadLetter(in, prev, o.Claim.Err(), retrymeta.MaxAttempts)
 	}
-	d, err := plan.write(ctx)
-	d.OrderID = orderID
-	return d, err
+	hd, err := plan.Write(ctx)
+	return decided(hd, orderID), err
 }
 
 // coordinates names a record in logs and errors, and is the token of its
 // dead-letter claim: topic/partition@offset.
-func coordinates(m kafka.Message) string {
-	return fmt.Sprintf("%s/%d@%d", m.Topic, m.Partition, m.Offset)
+func coordinates(m kafka.Message) string { return handoff.Coordinates(m) }
+
+// cmpErr is the first non-nil error.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

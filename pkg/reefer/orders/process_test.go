@@ -7,14 +7,15 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
-// allocatorFunc adapts a function to handoff.Allocator.
+// allocatorFunc adapts a function to orders.Allocator.
 type allocatorFunc func(ctx context.Context, order events.OrderCreated) (allocation.Result, error)
 
 func (f allocatorFunc) Allocate(ctx context.Context, order events.OrderCreated) (allocation.Result, error) {
@@ -126,7 +127,7 @@ func TestProcessRoutesEveryOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &recordingWriter{}
-			p := &handoff.Processor{Allocator: tt.allocator(t), Router: newRouter(w), SkipOtherTypes: tt.skipOther}
+			p := &orders.Processor{Allocator: tt.allocator(t), Router: newRouter(w), SkipOtherTypes: tt.skipOther}
 			d, err := p.Process(context.Background(), tt.record(t), tt.prev)
 			if err != nil {
 				t.Fatal(err)
@@ -157,7 +158,7 @@ func TestProcessRoutesEveryOutcome(t *testing.T) {
 
 func TestProcessPassesTheDecodedOrderToTheAllocator(t *testing.T) {
 	var got events.OrderCreated
-	p := &handoff.Processor{
+	p := &orders.Processor{
 		Allocator: allocatorFunc(func(_ context.Context, o events.OrderCreated) (allocation.Result, error) {
 			got = o
 			return allocation.Result{Outcome: allocation.Allocated, OrderID: o.OrderID, ContainerID: "C-1"}, nil
@@ -179,7 +180,7 @@ func TestProcessPassesTheDecodedOrderToTheAllocator(t *testing.T) {
 func TestProcessInterruptedHandsNothingOff(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &recordingWriter{}
-	p := &handoff.Processor{
+	p := &orders.Processor{
 		Allocator: allocatorFunc(func(ctx context.Context, _ events.OrderCreated) (allocation.Result, error) {
 			cancel()
 			<-ctx.Done()
@@ -188,7 +189,7 @@ func TestProcessInterruptedHandsNothingOff(t *testing.T) {
 		Router: newRouter(w),
 	}
 	_, err := p.Process(ctx, orderRecord(t, "O-1"), retrymeta.Meta{})
-	if !errors.Is(err, handoff.ErrInterrupted) || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, orders.ErrInterrupted) || !errors.Is(err, context.Canceled) {
 		t.Errorf("error = %v, want ErrInterrupted wrapping context.Canceled", err)
 	}
 	if len(w.calls) != 0 {
@@ -220,7 +221,7 @@ func TestProcessRunsTheRealUseCase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &handoff.Processor{
+			p := &orders.Processor{
 				Allocator: allocation.Service{Store: tt.store, Inventory: tt.inventory},
 				Router:    newRouter(&recordingWriter{}),
 			}

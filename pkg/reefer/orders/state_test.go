@@ -12,12 +12,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
 // These tests run the Processor on the real store (SQLite, in a file), as
@@ -27,7 +28,7 @@ import (
 type pipeline struct {
 	store *reeferstore.Store
 	w     *recordingWriter
-	p     *handoff.Processor
+	p     *orders.Processor
 
 	mu sync.Mutex
 	// answer is what the inventory says for (container, order).
@@ -55,7 +56,7 @@ func newPipeline(t *testing.T, fleet int) *pipeline {
 		pl.mu.Unlock()
 		return answer(containerID, orderID)
 	})
-	pl.p = &handoff.Processor{
+	pl.p = &orders.Processor{
 		Allocator: allocation.Service{Store: store, Inventory: inv},
 		Router:    newRouter(pl.w),
 		Ledger:    store,
@@ -339,7 +340,7 @@ func TestClaimedDeadLetterIsWrittenAgainByItsOwnRecord(t *testing.T) {
 	// Another chain's record of the order is skipped.
 	other, meta := retryRecord(t, "O-1", 1, 9)
 	d, err = pl.p.Process(t.Context(), other, meta)
-	if err != nil || d.Route != handoff.RouteSkipped || d.Concluded != handoff.ConclusionDeadLettered {
+	if err != nil || d.Route != handoff.RouteSkipped || d.Concluded != allocation.StateDeadLettered {
 		t.Fatalf("other chain = %+v, %v; want skipped", d, err)
 	}
 	if got := strconv.Itoa(len(pl.written()["order-dead-letter"])); got != "1" {

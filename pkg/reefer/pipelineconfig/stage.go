@@ -12,10 +12,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // Stage is the configuration every stage of the order pipeline
@@ -165,9 +166,31 @@ func (s Stage) Validate() error {
 // letter's headers alone take up to ~6 KiB.
 const minMessageBytes = 16 << 10
 
-// Topics names the topics the stage writes to, for handoff.Router.
-func (s Stage) Topics() handoff.Topics {
-	return handoff.Topics{Orders: s.OrdersTopic, Containers: s.ContainersTopic, Retry: s.RetryTopic, DeadLetter: s.DLQTopic}
+// Topics lists every topic the stage writes to, for handoff.Metrics.Init.
+func (s Stage) Topics() []string {
+	return []string{s.OrdersTopic, s.ContainersTopic, s.RetryTopic, s.DLQTopic}
+}
+
+// Router is the stage's hand-off: the outcome events on the orders and
+// containers topics (as source), failed records on the retry and
+// dead-letter topics, with the stage's back-off, attempts and record
+// sizes. w writes every topic but the dead-letter one, which dlq writes
+// (see NewHandoffWriters); blockage may be nil.
+func (s Stage) Router(w, dlq handoff.Writer, source string, blockage *handoff.Blockage) *orders.Router {
+	return &orders.Router{
+		Router: handoff.Router{
+			Writer:           w,
+			DeadLetterWriter: dlq,
+			Topics:           handoff.Topics{Retry: s.RetryTopic, DeadLetter: s.DLQTopic},
+			Policy:           s.BackoffPolicy(),
+			MaxAttempts:      s.RetryMaxAttempts,
+			MaxMessageBytes:  s.TopicMaxMessageBytes(),
+			Blockage:         blockage,
+		},
+		OrdersTopic:     s.OrdersTopic,
+		ContainersTopic: s.ContainersTopic,
+		Source:          source,
+	}
 }
 
 // TopicMaxMessageBytes is the max.message.bytes of every topic the stage

@@ -13,8 +13,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
-	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
 
 func TestPostgresStore(t *testing.T) {

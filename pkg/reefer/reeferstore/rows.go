@@ -3,8 +3,8 @@ package reeferstore
 import (
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 )
 
 // Status is the state of one reefer in the fleet.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
@@ -22,7 +22,7 @@ import (
 // order states that the hand-off changes.
 var (
 	_ allocation.Store = (*reeferstore.Store)(nil)
-	_ handoff.Ledger   = (*reeferstore.Store)(nil)
+	_ orders.Ledger    = (*reeferstore.Store)(nil)
 )
 
 // backend opens a Store on a fresh, empty database. outage makes that

@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/kafkalog"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/pending"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"

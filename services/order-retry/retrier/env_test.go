@@ -18,15 +18,16 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
@@ -413,7 +414,7 @@ func orderIDs(prefix string, n int) []string {
 
 // firstAttempt plays reefer-manager for the orders: it publishes them to
 // the orders topic and runs the shared first attempt on each (the same
-// handoff.Processor over the same database and the real inventory mock),
+// orders.Processor over the same database and the real inventory mock),
 // which, with the inventory failing, hands them to the retry topic. It
 // returns the retry records as stored.
 func (e *env) firstAttempt(cfg retrier.Config, ids ...string) []kafka.Message {
@@ -445,14 +446,16 @@ func (e *env) firstAttempt(cfg retrier.Config, ids ...string) []kafka.Message {
 		e.t.Fatal(err)
 	}
 	defer w.Close()
-	p := &handoff.Processor{
+	p := &orders.Processor{
 		Allocator: allocation.Service{Store: store, Inventory: inv},
-		Router: &handoff.Router{
-			Writer:      w,
-			Topics:      handoff.Topics{Orders: "orders", Containers: "containers", Retry: retryTopic, DeadLetter: dlqTopic},
-			Source:      "/test/reefer-manager",
-			Policy:      cfg.BackoffPolicy(),
-			MaxAttempts: cfg.RetryMaxAttempts,
+		Router: &orders.Router{
+			Router: handoff.Router{
+				Writer:      w,
+				Topics:      handoff.Topics{Retry: retryTopic, DeadLetter: dlqTopic},
+				Policy:      cfg.BackoffPolicy(),
+				MaxAttempts: cfg.RetryMaxAttempts,
+			},
+			OrdersTopic: "orders", ContainersTopic: "containers", Source: "/test/reefer-manager",
 		},
 		SkipOtherTypes: true,
 	}

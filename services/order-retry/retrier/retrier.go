@@ -10,15 +10,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocbatch"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
 )
 
 // EventSource is the CloudEvents source of the events this service emits.
@@ -124,9 +124,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		return fmt.Errorf("start: %w", err)
 	}
 	defer stop("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
-	topics := cfg.Topics()
 	hm := &m.handoff
-	hm.Init(topics)
+	hm.Init(cfg.Topics()...)
 	// A topic the hand-off cannot write to for a reason retrying cannot
 	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
 	// and a failing readiness check say so.
@@ -169,16 +168,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	defer stop("ops server", ops.Shutdown)
 	log.Info("ops server listening", "addr", ops.Addr())
 
-	router := &handoff.Router{
-		Writer:           writer,
-		DeadLetterWriter: dlqWriter,
-		Topics:           topics,
-		Source:           EventSource,
-		Policy:           cfg.BackoffPolicy(),
-		MaxAttempts:      cfg.RetryMaxAttempts,
-		MaxMessageBytes:  cfg.TopicMaxMessageBytes(),
-		Blockage:         blockage,
-	}
+	router := cfg.Router(writer, dlqWriter, EventSource, blockage)
 	if err := router.Validate(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -186,7 +176,7 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		log:     log,
 		metrics: m,
 		hm:      hm,
-		processor: &handoff.Processor{
+		processor: &orders.Processor{
 			Allocator: allocation.Service{Store: allocator, Inventory: countedInventory{next: inv, fast: m.fastFailures}},
 			Router:    router,
 			// SkipOtherTypes stays false: the retry topic should only ever

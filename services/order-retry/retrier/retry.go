@@ -12,6 +12,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // retrier is the consumer handler: it runs one due record through the
@@ -21,7 +22,7 @@ type retrier struct {
 	log       *slog.Logger
 	metrics   *metrics
 	hm        *handoff.Metrics
-	processor *handoff.Processor
+	processor *orders.Processor
 	// maxDueAhead is MAX_DUE_AHEAD (see dueAt).
 	maxDueAhead time.Duration
 	now         func() time.Time
@@ -35,24 +36,24 @@ func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
 	start := r.now()
 	prev, err := r.readHeaders(msg, start)
 	var (
-		d       handoff.Decision
+		d       orders.Decision
 		attempt int // this attempt's number; 0 when the headers cannot be read
 	)
 	if err != nil {
-		d, err = r.processor.Router.Poison(ctx, msg, prev, err)
+		d.Decision, err = r.processor.Router.Poison(ctx, msg, prev, err)
 	} else {
 		attempt = prev.Attempt + 1
 		r.metrics.started(attempt)
 		d, err = r.processor.Process(ctx, msg, prev)
 	}
-	if errors.Is(err, handoff.ErrInterrupted) {
+	if errors.Is(err, orders.ErrInterrupted) {
 		return err // shutting down: not a failure of the record, nor of the hand-off
 	}
 	r.metrics.observe(d, err, attempt, r.now().Sub(start))
 	if err != nil {
 		return err
 	}
-	r.hm.Observe(d)
+	r.hm.Observe(d.Decision)
 
 	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
 	if d.Concluded != "" {

@@ -22,8 +22,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/reefer-manager/manager"
 )
 

@@ -10,15 +10,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocbatch"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
 
 // EventSource is the CloudEvents source of the events this service emits.
@@ -101,9 +102,8 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		return fmt.Errorf("start: %w", err)
 	}
 	stops.push("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
-	topics := cfg.Topics()
 	hm := &m.handoff
-	hm.Init(topics)
+	hm.Init(cfg.Topics()...)
 	// A topic the hand-off cannot write to for a reason retrying cannot
 	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
 	// and a failing readiness check say so.
@@ -148,21 +148,12 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 		log:     log,
 		metrics: m,
 		hm:      hm,
-		handoff: &handoff.Processor{
+		handoff: &orders.Processor{
 			Allocator: allocation.Service{
 				Store:     batcher,
 				Inventory: timedInventory{next: inv, latency: m.inventory, fast: m.fastFailures},
 			},
-			Router: &handoff.Router{
-				Writer:           writer,
-				DeadLetterWriter: dlqWriter,
-				Topics:           topics,
-				Source:           EventSource,
-				Policy:           cfg.BackoffPolicy(),
-				MaxAttempts:      cfg.RetryMaxAttempts,
-				MaxMessageBytes:  cfg.TopicMaxMessageBytes(),
-				Blockage:         blockage,
-			},
+			Router: cfg.Router(writer, dlqWriter, EventSource, blockage),
 			// The order's state row: each conclusion (allocated, dead
 			// letter) is won there by a compare-and-set before it is
 			// written, so that a chain of the same order in order-retry
@@ -201,7 +192,7 @@ type processor struct {
 	log     *slog.Logger
 	metrics *metrics
 	hm      *handoff.Metrics
-	handoff *handoff.Processor
+	handoff *orders.Processor
 }
 
 // handle returns nil once the record's outcome is acknowledged by the
@@ -213,9 +204,9 @@ func (p *processor) handle(ctx context.Context, msg kafka.Message) error {
 	// attempt 1. A record redriven here (dlq redrive --to original) keeps
 	// its redrive count, which reopens its order and is the loop guard.
 	prev, err := retrymeta.FirstAttempt(msg.Headers)
-	var d handoff.Decision
+	var d orders.Decision
 	if err != nil {
-		d, err = p.handoff.Router.Poison(ctx, msg, retrymeta.Meta{}, fmt.Errorf("read headers of record %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err))
+		d.Decision, err = p.handoff.Router.Poison(ctx, msg, retrymeta.Meta{}, fmt.Errorf("read headers of record %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err))
 	} else {
 		d, err = p.handoff.Process(ctx, msg, prev)
 	}
@@ -223,7 +214,7 @@ func (p *processor) handle(ctx context.Context, msg kafka.Message) error {
 	if err != nil {
 		return err
 	}
-	p.hm.Observe(d)
+	p.hm.Observe(d.Decision)
 	at := []any{"order_id", d.OrderID, "partition", msg.Partition, "offset", msg.Offset}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
