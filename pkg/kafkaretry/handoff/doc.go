@@ -1,15 +1,16 @@
-// Package handoff turns the outcome of processing one order record into
-// the records that conclude it, and writes them. It is the last step of
-// both services that run the allocation use case: reefer-manager (the
-// first attempt, reading orders) and order-retry (every later attempt,
-// reading order-retries).
+// Package handoff hands a record whose processing failed to the retry
+// topic or the dead-letter topic, and writes the records of a success, so
+// that every record ends in one known place before its offset is
+// committed. Its [Router] is the last step of every stage of the pattern
+// (see package kafkaretry); package reefer/orders adds the reefer
+// domain's outcome events on top of it.
 //
-// # Every record ends in exactly one of five places
+// # Every record ends in exactly one of these places
 //
 //	outcome                         written records                                  Route
-//	allocated                       ContainerAllocated -> orders (key order id)      RouteAllocated
-//	                                ContainerAssignedToOrder -> containers (key container id)
-//	rejected (no reefer fits)       OrderRejected -> orders                          RouteRejected
+//	success                         the handler's own records (Router.Write), or     RouteDone, or the
+//	                                the domain's events (orders: ContainerAllocated,  domain's routes
+//	                                OrderRejected...)                                (RouteAllocated, RouteRejected)
 //	transient failure, attempts     the record itself -> retry topic                 RouteRetry
 //	left                            (key and value byte for byte, retry headers)
 //	transient failure, attempts     the record itself -> dead-letter topic,          RouteDeadLetter
@@ -18,12 +19,9 @@
 //	undecodable record, bad headers ... x-dlq-reason poison                          RouteDeadLetter
 //	too large for where it must go  ... x-dlq-reason oversize, value cut to fit      RouteDeadLetter
 //
-// plus RouteSkipped for events of other types, which need no record at
-// all. The two business outcomes are events (CloudEvents with ids derived
-// from the order id and event type, so a consumer can drop the duplicates
-// that a redelivery produces); the three failure outcomes forward the
-// original record unchanged with headers that say what happened (see
-// package retrymeta and docs/contract.md).
+// plus RouteSkipped for records that need no write at all. The failure
+// outcomes forward the original record unchanged with headers that say
+// what happened (see package retrymeta and docs/contract.md).
 //
 // A config failure (401, 403, a redirect, a refused database password or a
 // schema mismatch) takes the transient rows: it is retried, never
@@ -54,34 +52,12 @@
 //
 // # Headers never grow
 //
-// A record may travel reefer-manager -> order-retries -> order-retry ->
-// order-retries ... -> order-dead-letter -> (redrive) -> order-retries.
+// A record may travel input stage -> retry topic -> retry stage -> retry
+// topic ... -> dead-letter topic -> (redrive) -> retry topic.
 // Each hop rewrites the same retry headers with retrymeta.Apply, which
 // replaces instead of appending, so the record has the same number of
 // headers after the tenth hop as after the first. The original coordinates
 // (topic, partition, offset, timestamp) and the first-failure time are
 // taken from the first hop and kept from then on.
 //
-// # One conclusion per order, even with two retry chains
-//
-// Every rebalance of order-retry re-runs records whose next attempts are
-// already published, so an order routinely has two chains running at
-// nearly the same instant. With a [Ledger] (the reefer database), each
-// order has one state row, and the [Processor] wins every conclusion there
-// by a compare-and-set before it writes anything to Kafka: reserved ->
-// allocated before the success events, a dead-letter claim (which also
-// gives the reefer back) before the dead letter. The chain that loses
-// writes nothing, or the success events again if the order is allocated.
-// The record that won a claim and crashed before its write finds its own
-// claim when it is read again, and writes the dead letter then. A
-// redriven record reopens its order. docs/contract.md draws the machine.
-// Without a Ledger (nil), every record is processed on its own.
-//
-// # Using it
-//
-// Both services build a [Processor] (an allocator plus a [Router]) and call
-// [Processor.Process] for each record; they differ only in how they read
-// records and when they run them (order-retry waits until x-retry-due-at).
-// The [Decision] returned tells which way the record went, for metrics and
-// logs.
 package handoff

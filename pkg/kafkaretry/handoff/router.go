@@ -43,6 +43,7 @@ const (
 	RouteRetry      Route = "retry"       // forwarded to the retry topic
 	RouteDeadLetter Route = "dead-letter" // forwarded to the dead-letter topic
 	RouteSkipped    Route = "skipped"     // nothing to do for this record; nothing written
+	RouteDone       Route = "done"        // a kafkaretry.Handler succeeded; what it wrote is its own
 )
 
 // Decision describes what a Router did with one record, for metrics and

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
@@ -54,11 +55,11 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) (err error) {
 	sched := scheduler.New(scheduler.Config{
 		MaxPending: cfg.MaxPending,
 		Workers:    cfg.MaxInFlight,
-		DueAt:      dueAt(cfg.MaxDueAhead, time.Now),
+		DueAt:      kafkaretry.ReleaseAt(cfg.MaxDueAhead, time.Now),
 		OnStart: func(msg kafka.Message, lateness time.Duration) {
 			// Records without a usable due time were released at once to be
 			// dead-lettered; their "lateness" means nothing.
-			if due, ok := headerDueAt(msg); ok && !due.After(time.Now()) {
+			if due, ok := kafkaretry.DueAt(msg); ok && !due.After(time.Now()) {
 				m.lateness.Observe(lateness.Seconds())
 			}
 		},

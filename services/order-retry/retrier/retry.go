@@ -125,31 +125,3 @@ func salvage(h []kafka.Header) retrymeta.Meta {
 	}
 	return m
 }
-
-// headerDueAt reads x-retry-due-at alone, by the same rules as
-// retrymeta.Parse. ok is false when it is missing or unreadable.
-func headerDueAt(msg kafka.Message) (due time.Time, ok bool) {
-	v, ok := retrymeta.Get(msg.Headers, retrymeta.HeaderDueAt)
-	if !ok {
-		return time.Time{}, false
-	}
-	m, err := retrymeta.Parse([]kafka.Header{{Key: retrymeta.HeaderDueAt, Value: []byte(v)}})
-	if err != nil {
-		return time.Time{}, false
-	}
-	return m.DueAt, true
-}
-
-// dueAt tells the scheduler when msg may run. A record whose due time is
-// missing, unreadable or further ahead than maxDueAhead is due at once,
-// so that the handler dead-letters it as poison instead of holding a
-// pending slot, and its partition's commits, for ever.
-func dueAt(maxDueAhead time.Duration, now func() time.Time) func(kafka.Message) time.Time {
-	return func(msg kafka.Message) time.Time {
-		due, ok := headerDueAt(msg)
-		if !ok || due.Sub(now()) > maxDueAhead {
-			return time.Time{}
-		}
-		return due
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
@@ -60,7 +61,7 @@ func TestSalvageKeepsWhatCanBeRead(t *testing.T) {
 // be dead-lettered.
 func TestDueAtSchedulesOnlyPlausibleDueTimes(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000).UTC()
-	due := dueAt(time.Hour, func() time.Time { return now })
+	due := kafkaretry.ReleaseAt(time.Hour, func() time.Time { return now })
 	tests := []struct {
 		name    string
 		headers []kafka.Header
