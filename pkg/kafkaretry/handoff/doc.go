@@ -59,5 +59,4 @@
 // headers after the tenth hop as after the first. The original coordinates
 // (topic, partition, offset, timestamp) and the first-failure time are
 // taken from the first hop and kept from then on.
-//
 package handoff
