@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // Config is everything order-retry reads from its environment. The tags
@@ -19,7 +19,7 @@ type Config struct {
 	// the reefer database, the inventory, the topics (RETRY_TOPIC is read
 	// here, and written for the records that fail again with attempts
 	// left), the retry policy, logging and the shutdown bound.
-	pipelineconfig.Stage
+	pipeline.Stage
 
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8082"`
@@ -66,7 +66,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("HTTP_ADDR %q: want [host]:port such as :8082", c.HTTPAddr)
 	}
-	if err := pipelineconfig.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
+	if err := pipeline.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
 		errs = append(errs, err)
 	}
 	// The input topic must be none of the outputs: success events or dead

@@ -12,7 +12,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // getenv serves a map as an environment.
@@ -26,7 +26,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Stage: pipelineconfig.Stage{
+		Stage: pipeline.Stage{
 			Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
 			DatabaseURL:         "sqlite:/tmp/reefers.db",
 			FleetSize:           1000,
@@ -46,7 +46,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 			MaxMessageBytes:     1048588,
 			DLQMaxMessageBytes:  1048588,
 			ShutdownTimeout:     20 * time.Second,
-			Group: pipelineconfig.GroupTiming{
+			Group: pipeline.GroupTiming{
 				SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
 			},
 			MaxPendingBytes: 8 << 20,
@@ -100,8 +100,8 @@ func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
 		"http://inventory:8081", 750 * time.Millisecond, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
 		"d", "g", 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25, CommitBeforeProcessing,
 		8, 3 * time.Second,
-		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
-		pipelineconfig.Bytes(4 << 20)}
+		pipeline.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
+		pipeline.Bytes(4 << 20)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}

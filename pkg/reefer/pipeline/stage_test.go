@@ -1,4 +1,4 @@
-package pipelineconfig_test
+package pipeline_test
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // service stands for a service's Config: the shared Stage embedded, plus
 // a setting of its own.
 type service struct {
-	pipelineconfig.Stage
+	pipeline.Stage
 	Own int `env:"OWN" envDefault:"7"`
 }
 
@@ -93,7 +93,7 @@ func TestCheckName(t *testing.T) {
 		value string
 		ok    bool
 	}{{"orders", true}, {"", false}, {" orders", false}, {"orders\t", false}} {
-		if err := pipelineconfig.CheckName("ORDERS_TOPIC", tt.value); (err == nil) != tt.ok {
+		if err := pipeline.CheckName("ORDERS_TOPIC", tt.value); (err == nil) != tt.ok {
 			t.Errorf("CheckName(%q) = %v, want ok=%v", tt.value, err, tt.ok)
 		}
 	}
@@ -182,7 +182,7 @@ func TestDatabasePasswordIsNeverLoggedNorInAnError(t *testing.T) {
 
 func TestGroupTimingDefaultsAndReaderConfig(t *testing.T) {
 	cfg := parse(t, map[string]string{})
-	want := pipelineconfig.GroupTiming{SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
+	want := pipeline.GroupTiming{SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
 	if diff := cmp.Diff(want, cfg.Group); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
@@ -194,21 +194,21 @@ func TestGroupTimingDefaultsAndReaderConfig(t *testing.T) {
 }
 
 func TestBytesReadsUnitsAndRejectsTheRest(t *testing.T) {
-	for in, want := range map[string]pipelineconfig.Bytes{
+	for in, want := range map[string]pipeline.Bytes{
 		"16MiB": 16 << 20, "512KiB": 512 << 10, "1GiB": 1 << 30, "65536": 65536, "100B": 100, " 2 MiB ": 2 << 20,
 	} {
-		var b pipelineconfig.Bytes
+		var b pipeline.Bytes
 		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
 			t.Errorf("%q: got %d, %v; want %d", in, b, err, want)
 		}
 	}
 	for _, in := range []string{"", "16MB", "-1", "1.5MiB", "lots", "9999999999GiB"} {
-		var b pipelineconfig.Bytes
+		var b pipeline.Bytes
 		if err := b.UnmarshalText([]byte(in)); err == nil || !strings.Contains(err.Error(), "16MiB") {
 			t.Errorf("%q: got %d, %v; want an error naming the accepted form", in, b, err)
 		}
 	}
-	if got := pipelineconfig.Bytes(16 << 20).String(); got != "16MiB" {
+	if got := pipeline.Bytes(16 << 20).String(); got != "16MiB" {
 		t.Errorf("String = %q, want 16MiB", got)
 	}
 }

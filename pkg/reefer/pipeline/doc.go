@@ -14,7 +14,7 @@
 // consumer group, HTTP address, concurrency bounds):
 //
 //	type Config struct {
-//		pipelineconfig.Stage
+//		pipeline.Stage
 //		ConsumerGroup string `env:"CONSUMER_GROUP" envDefault:"reefer-manager"`
 //	}
 //
@@ -28,4 +28,4 @@
 // variable and the accepted form; a service's Validate adds its own
 // problems to those and reports them together, so an operator fixes a
 // broken deployment in one round.
-package pipelineconfig
+package pipeline

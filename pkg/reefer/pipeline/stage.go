@@ -1,4 +1,4 @@
-package pipelineconfig
+package pipeline
 
 import (
 	"errors"
