@@ -18,7 +18,7 @@ BINARY_SOURCES := \
 	order-retry=services/order-retry \
 	container-inventory-mock=services/container-inventory-mock \
 	dlq=services/dlq-cli \
-	devbroker=pkg/cmd/devbroker
+	devbroker=pkg/platform/cmd/devbroker
 
 # Image names. Each can be overridden from the environment, e.g.
 # POSTGRES_IMAGE=postgres:16 to run the tests on a public image.

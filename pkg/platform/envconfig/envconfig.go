@@ -198,3 +198,26 @@ func redact(s string) (string, []string) {
 	})
 	return out, secrets
 }
+
+// Var is one environment variable a configuration struct reads.
+type Var struct {
+	Name    string
+	Default string
+	// HasDefault tells an empty default ("") from none.
+	HasDefault bool
+}
+
+// Vars lists the variables that Parse[T] reads, in the order of T's
+// fields, with their defaults: for a service's --help.
+func Vars[T any]() ([]Var, error) {
+	var cfg T
+	params, err := env.GetFieldParams(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("list configuration variables: %w", err)
+	}
+	vars := make([]Var, 0, len(params))
+	for _, p := range params {
+		vars = append(vars, Var{Name: p.Key, Default: p.DefaultValue, HasDefault: p.HasDefaultValue})
+	}
+	return vars, nil
+}

@@ -22,3 +22,11 @@
 // main calls ConfigFromEnv and Run; the local demo calls Run with its own
 // Config, several services in one process. Nothing here is global.
 package manager
+
+// About says what the service does, for --help.
+const About = `reefer-manager consumes OrderCreated events from the orders topic, allocates a reefer
+container to each order (the reefer database, then the legacy inventory) and emits
+ContainerAllocated and ContainerAssignedToOrder, or OrderRejected. An order that fails is not
+retried here: a transient failure goes to the retry topic (order-retry takes it from there), a
+permanent one to the dead-letter topic. Its offset is committed only once that hand-off is
+acknowledged. /healthz, /readyz and /metrics are served on HTTP_ADDR.`

@@ -1,12 +1,6 @@
-// Command devbroker runs an embedded Kafka-protocol broker (package
-// devbroker) for development and tests. Production uses a real Kafka
-// cluster.
-//
-//	devbroker --listen 127.0.0.1:9092 --topics orders:6,containers:6
-//
-// It prints the advertised address on standard output once it accepts
-// connections, logs to standard error, and stops cleanly on SIGINT or
-// SIGTERM. Run devbroker --help for every flag.
+// Command devbroker runs an embedded Kafka-protocol broker (package devbroker)
+// for development and tests: devbroker --topics orders:6,containers:6 prints the
+// address once it accepts connections; --help lists every flag.
 package main
 
 import (
@@ -26,8 +20,8 @@ func main() {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		os.Exit(0)
-	case errors.Is(err, errUsage):
-		os.Exit(2) // the usage was printed already
+	case errors.Is(err, errUsage): // the usage was printed already
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "devbroker:", err)
 		os.Exit(1)

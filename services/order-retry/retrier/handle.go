@@ -15,13 +15,13 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
-// retrier is the consumer handler: it runs one due record through the
-// shared decode -> allocate -> hand-off steps, or dead-letters it as
-// poison when its retry headers cannot be trusted.
-type retrier struct {
+// handler is the consumer handler: it runs one due record through the
+// shared decode -> allocate -> hand-off steps (orders.Processor), or
+// dead-letters it as poison when its retry headers cannot be trusted,
+// plus this service's metrics and logs.
+type handler struct {
 	log       *slog.Logger
 	metrics   *metrics
-	hm        *handoff.Metrics
 	processor *orders.Processor
 	// maxDueAhead is MAX_DUE_AHEAD (see dueAt).
 	maxDueAhead time.Duration
@@ -32,48 +32,48 @@ type retrier struct {
 // broker (success events, the republished retry, or the dead letter); an
 // error makes the consumer try the same record again and keeps its offset
 // uncommitted.
-func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
-	start := r.now()
-	prev, err := r.readHeaders(msg, start)
+func (h *handler) handle(ctx context.Context, msg kafka.Message) error {
+	start := h.now()
+	prev, err := h.readHeaders(msg, start)
 	var (
 		d       orders.Decision
 		attempt int // this attempt's number; 0 when the headers cannot be read
 	)
 	if err != nil {
-		d.Decision, err = r.processor.Router.Poison(ctx, msg, prev, err)
+		d.Decision, err = h.processor.Router.Poison(ctx, msg, prev, err)
 	} else {
 		attempt = prev.Attempt + 1
-		r.metrics.started(attempt)
-		d, err = r.processor.Process(ctx, msg, prev)
+		h.metrics.started(attempt)
+		d, err = h.processor.Process(ctx, msg, prev)
 	}
 	if errors.Is(err, orders.ErrInterrupted) {
 		return err // shutting down: not a failure of the record, nor of the hand-off
 	}
-	r.metrics.observe(d, err, attempt, r.now().Sub(start))
+	h.metrics.observe(d, err, attempt, h.now().Sub(start))
 	if err != nil {
 		return err
 	}
-	r.hm.Observe(d.Decision)
+	h.metrics.handoff.Observe(d.Decision)
 
 	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
 	if d.Concluded != "" {
 		// A duplicate chain of an order that already concluded; rare (it
 		// takes a crash), so worth a line.
-		r.log.Info("retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
+		h.log.Info("retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
 		return nil
 	}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
 		// d.Attempt is the dead letter's x-retry-attempt, also for poison.
-		r.log.Warn("order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
+		h.log.Warn("order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
 	case handoff.RouteRetry:
 		// Debug, not Info: during an outage every retry takes this route,
 		// and records_retried_total already counts them.
-		r.log.Debug("order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
+		h.log.Debug("order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
 	default:
 		// Debug too: after an outage every order passes here, and
 		// successes_total counts them by attempt.
-		r.log.Debug("order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
+		h.log.Debug("order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
 	}
 	return nil
 }
@@ -84,7 +84,7 @@ func (r *retrier) handle(ctx context.Context, msg kafka.Message) error {
 // when that time is beyond MAX_DUE_AHEAD (see dueAt). Otherwise the error
 // says what is wrong, and the Meta is what could be salvaged for the dead
 // letter.
-func (r *retrier) readHeaders(msg kafka.Message, now time.Time) (retrymeta.Meta, error) {
+func (h *handler) readHeaders(msg kafka.Message, now time.Time) (retrymeta.Meta, error) {
 	meta, err := retrymeta.ParseRetry(msg.Headers)
 	if err != nil {
 		return salvage(msg.Headers), fmt.Errorf("read retry headers of %s/%d@%d: %w", msg.Topic, msg.Partition, msg.Offset, err)
@@ -92,7 +92,7 @@ func (r *retrier) readHeaders(msg kafka.Message, now time.Time) (retrymeta.Meta,
 	if ahead := meta.DueAt.Sub(now); ahead > 0 {
 		return meta, failure.NewPermanent("poison-headers", fmt.Errorf(
 			"read retry headers of %s/%d@%d: header %s is %s ahead; it was beyond MAX_DUE_AHEAD (%s) when fetched: a clock far ahead or a forged header",
-			msg.Topic, msg.Partition, msg.Offset, retrymeta.HeaderDueAt, ahead, r.maxDueAhead))
+			msg.Topic, msg.Partition, msg.Offset, retrymeta.HeaderDueAt, ahead, h.maxDueAhead))
 	}
 	return meta, nil
 }
