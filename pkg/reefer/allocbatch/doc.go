@@ -16,7 +16,7 @@
 // time: with FOR UPDATE SKIP LOCKED, concurrent batches would skip each
 // other's locked rows, and while one batch runs the next one grows.
 //
-// Allocator satisfies allocation.Store and Ledger satisfies handoff.Ledger,
+// Allocator satisfies allocation.Store and Ledger satisfies orders.Ledger,
 // so a service swaps them in for the store where it builds its pipeline:
 //
 //	alloc := allocbatch.NewAllocator(store, allocbatch.DefaultMaxBatch)

@@ -1,5 +1,12 @@
-// Package pipelineconfig holds the settings that every stage of the order
-// pipeline shares, so that they are declared, defaulted and checked once.
+// Package pipeline is what every stage of the order pipeline shares: its
+// settings ([Stage], declared, defaulted and checked once) and its wiring
+// ([Run], which starts the store, the inventory client, the Kafka writers
+// and reader, the ops server and the consumer in that order, and stops
+// them in reverse, each within SHUTDOWN_TIMEOUT). A service passes what is
+// its own as a [Service]: the topic it reads, its consumer settings (the
+// due-time scheduler for order-retry, per-key lanes for reefer-manager),
+// its metrics and its handler. So the diff between the two services'
+// Run is the lesson, and nothing else.
 //
 // # Stages
 //

@@ -49,7 +49,7 @@ const (
 type BrokerKind string
 
 const (
-	// Devbroker is this repository's embedded broker (pkg/cmd/devbroker),
+	// Devbroker is this repository's embedded broker (pkg/platform/cmd/devbroker),
 	// configured by flags.
 	Devbroker BrokerKind = "devbroker"
 	// ApacheKafka is the official apache/kafka image (and images that

@@ -226,7 +226,7 @@ func (r *Report) addAllocation(env events.Envelope) {
 	}
 }
 
-// addDatabase reads the allocations table of pkg/reeferstore: one row per
+// addDatabase reads the allocations table of pkg/reefer/reeferstore: one row per
 // order, the order id its primary key.
 func (r *Report) addDatabase(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)
