@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,40 +15,13 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
 
 // now is the fixed clock of every test; it has milliseconds, like the
 // headers.
 var now = time.Date(2026, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
-
-// recordingWriter is the fake broker: it keeps every WriteMessages call.
-type recordingWriter struct {
-	mu    sync.Mutex
-	calls [][]kafka.Message
-	err   error
-}
-
-func (w *recordingWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	w.calls = append(w.calls, msgs)
-	return nil
-}
-
-// only returns the messages of the single call the test expects.
-func (w *recordingWriter) only(t *testing.T) []kafka.Message {
-	t.Helper()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.calls) != 1 {
-		t.Fatalf("WriteMessages called %d times, want 1", len(w.calls))
-	}
-	return w.calls[0]
-}
 
 // newRouter returns a Router with a fixed clock and a jitter source that
 // makes the proportional strategy return the exponential delay exactly.
@@ -138,7 +110,7 @@ func TestFailRoutesByClassAndAttempt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &recordingWriter{}
+			w := &handofftest.Writer{}
 			r := newRouter(w)
 			r.MaxAttempts = tt.maxAttempts
 			in := orderRecord(t, "O-1", header(retrymeta.HeaderTraceParent, traceparent), header("x-custom", "kept"))
@@ -158,7 +130,7 @@ func TestFailRoutesByClassAndAttempt(t *testing.T) {
 				t.Errorf("decision (-want +got):\n%s", diff)
 			}
 
-			msgs := w.only(t)
+			msgs := w.Only(t)
 			if len(msgs) != 1 {
 				t.Fatalf("wrote %d records, want 1", len(msgs))
 			}
@@ -205,7 +177,7 @@ func TestFailRoutesByClassAndAttempt(t *testing.T) {
 }
 
 func TestPoisonDeadLettersWithReasonPoison(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	in := kafka.Message{Topic: "orders", Partition: 0, Offset: 9, Key: []byte("k"), Value: []byte("{not json"), Time: now.Add(-time.Second)}
 	decodeErr := errors.New("event: payload is not JSON") // deliberately unclassified
 	d, err := newRouter(w).Poison(context.Background(), in, retrymeta.Meta{}, decodeErr)
@@ -215,7 +187,7 @@ func TestPoisonDeadLettersWithReasonPoison(t *testing.T) {
 	if d.Route != handoff.RouteDeadLetter || d.Reason != retrymeta.Poison || d.Attempt != 1 {
 		t.Errorf("decision = %+v, want a poison dead letter at attempt 1", d)
 	}
-	out := w.only(t)[0]
+	out := w.Only(t)[0]
 	meta, err := retrymeta.Parse(out.Headers)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +203,7 @@ func TestPoisonDeadLettersWithReasonPoison(t *testing.T) {
 
 func TestWriteFailureIsReturnedForEveryOutcome(t *testing.T) {
 	brokerDown := errors.New("broker unreachable")
-	r := newRouter(&recordingWriter{err: brokerDown})
+	r := newRouter(handofftest.Failing(brokerDown))
 	in := orderRecord(t, "O-1")
 	calls := map[string]func() error{
 		"write": func() error {
@@ -263,7 +235,7 @@ func TestWriteFailureIsReturnedForEveryOutcome(t *testing.T) {
 // failed retries: every hop rewrites the same headers, so the record does
 // not grow.
 func TestHopsKeepHeaderCountConstant(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	r := newRouter(w)
 	rec := orderRecord(t, "O-1", header(retrymeta.HeaderTraceParent, traceparent))
 	prev := retrymeta.Meta{}
@@ -274,7 +246,7 @@ func TestHopsKeepHeaderCountConstant(t *testing.T) {
 		if _, ferr := r.Fail(context.Background(), rec, prev, err); ferr != nil {
 			t.Fatal(ferr)
 		}
-		out := w.calls[len(w.calls)-1][0]
+		out := w.Calls()[len(w.Calls())-1][0]
 		// The next hop reads the record back from the retry topic.
 		out.Partition, out.Offset = 5, int64(100+hop)
 		meta, perr := retrymeta.ParseRetry(out.Headers)
@@ -300,13 +272,13 @@ func TestHopsKeepHeaderCountConstant(t *testing.T) {
 // CLI sent back to the retry topic still carries x-dlq-reason; when it
 // fails again transiently, its retry record must not look dead-lettered.
 func TestRedrivenRecordLosesItsOldDeadLetterHeaders(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	r := newRouter(w)
 	in := orderRecord(t, "O-1")
 	if _, err := r.Fail(context.Background(), in, retrymeta.Meta{}, failure.NewPermanent("http-422", errors.New("422"))); err != nil {
 		t.Fatal(err)
 	}
-	dead := w.calls[0][0]
+	dead := w.Calls()[0][0]
 	prev, err := retrymeta.Parse(dead.Headers)
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +290,7 @@ func TestRedrivenRecordLosesItsOldDeadLetterHeaders(t *testing.T) {
 	if _, err := r.Fail(context.Background(), dead, prev, failure.NewTransient("http-503", errors.New("503"))); err != nil {
 		t.Fatal(err)
 	}
-	out := w.calls[1][0]
+	out := w.Calls()[1][0]
 	for _, key := range []string{retrymeta.HeaderDLQReason, retrymeta.HeaderDeadLetteredAt, retrymeta.HeaderErrorStack} {
 		if v, ok := retrymeta.Get(out.Headers, key); ok {
 			t.Errorf("retry record still carries %s=%q", key, v)
@@ -336,7 +308,7 @@ func TestRedrivenRecordLosesItsOldDeadLetterHeaders(t *testing.T) {
 // TestDecorrelatedJitterGrowsFromThePreviousDelay: the previous delay is
 // read back from the headers (due-at minus last failure).
 func TestDecorrelatedJitterGrowsFromThePreviousDelay(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	r := newRouter(w)
 	r.Policy = backoff.Policy{Base: time.Second, Max: time.Minute, Jitter: backoff.Decorrelated, Rand: func() float64 { return 0.5 }}
 	prev := retrymeta.Meta{Attempt: 2, LastFailureAt: now.Add(-10 * time.Second), DueAt: now.Add(-6 * time.Second)} // 4s
@@ -360,7 +332,7 @@ func TestValidateNamesEveryMissingField(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
 	}
-	if err := newRouter(&recordingWriter{}).Validate(); err != nil {
+	if err := newRouter(&handofftest.Writer{}).Validate(); err != nil {
 		t.Errorf("a complete Router: %v", err)
 	}
 }

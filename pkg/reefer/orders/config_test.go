@@ -10,6 +10,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
@@ -34,7 +35,7 @@ func TestConfigFailuresAreRetriedNotDeadLettered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := &recordingWriter{}
+			w := &handofftest.Writer{}
 			p := &orders.Processor{
 				Allocator: allocation.Service{
 					Store:     storeFunc(func(context.Context, string, int) (string, error) { return "C-0003", nil }),
@@ -50,7 +51,7 @@ func TestConfigFailuresAreRetriedNotDeadLettered(t *testing.T) {
 			if d.Route != handoff.RouteRetry || failure.ClassOf(d.Err) != failure.Config {
 				t.Fatalf("first attempt: route %s, class %q (%v); want retry, config", d.Route, failure.ClassOf(d.Err), d.Err)
 			}
-			retry := w.only(t)[0]
+			retry := w.Only(t)[0]
 			// order-retry must be able to read what reefer-manager wrote.
 			meta, err := retrymeta.ParseRetry(retry.Headers)
 			if err != nil {
@@ -76,7 +77,7 @@ func TestConfigFailuresAreRetriedNotDeadLettered(t *testing.T) {
 // The Router itself: a config failure goes to the retry topic whatever the
 // attempt, until MaxAttempts.
 func TestFailRetriesConfigFailures(t *testing.T) {
-	r := newRouter(&recordingWriter{})
+	r := newRouter(&handofftest.Writer{})
 	err := failure.NewConfig("database-auth", errors.New("password authentication failed"))
 	for attempt := range r.MaxAttempts - 1 {
 		d, herr := r.Fail(context.Background(), orderRecord(t, "O-1"), retrymeta.Meta{Attempt: attempt}, err)

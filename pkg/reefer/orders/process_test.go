@@ -9,6 +9,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
@@ -126,7 +127,7 @@ func TestProcessRoutesEveryOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &recordingWriter{}
+			w := &handofftest.Writer{}
 			p := &orders.Processor{Allocator: tt.allocator(t), Router: newRouter(w), SkipOtherTypes: tt.skipOther}
 			d, err := p.Process(context.Background(), tt.record(t), tt.prev)
 			if err != nil {
@@ -136,13 +137,13 @@ func TestProcessRoutesEveryOutcome(t *testing.T) {
 				t.Errorf("decision = route %q reason %q order %q; want %q %q %q", d.Route, d.Reason, d.OrderID, tt.wantRoute, tt.wantReason, tt.wantOrder)
 			}
 			var topics []string
-			for _, call := range w.calls {
+			for _, call := range w.Calls() {
 				for _, m := range call {
 					topics = append(topics, m.Topic)
 				}
 			}
-			if len(w.calls) > 1 {
-				t.Errorf("%d WriteMessages calls, want at most 1 per outcome", len(w.calls))
+			if len(w.Calls()) > 1 {
+				t.Errorf("%d WriteMessages calls, want at most 1 per outcome", len(w.Calls()))
 			}
 			if len(topics) != len(tt.wantTopics) {
 				t.Fatalf("wrote to %v, want %v", topics, tt.wantTopics)
@@ -163,7 +164,7 @@ func TestProcessPassesTheDecodedOrderToTheAllocator(t *testing.T) {
 			got = o
 			return allocation.Result{Outcome: allocation.Allocated, OrderID: o.OrderID, ContainerID: "C-1"}, nil
 		}),
-		Router: newRouter(&recordingWriter{}),
+		Router: newRouter(&handofftest.Writer{}),
 	}
 	if _, err := p.Process(context.Background(), orderRecord(t, "O-9"), retrymeta.Meta{}); err != nil {
 		t.Fatal(err)
@@ -179,7 +180,7 @@ func TestProcessPassesTheDecodedOrderToTheAllocator(t *testing.T) {
 // uncommitted.
 func TestProcessInterruptedHandsNothingOff(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	p := &orders.Processor{
 		Allocator: allocatorFunc(func(ctx context.Context, _ events.OrderCreated) (allocation.Result, error) {
 			cancel()
@@ -192,8 +193,8 @@ func TestProcessInterruptedHandsNothingOff(t *testing.T) {
 	if !errors.Is(err, orders.ErrInterrupted) || !errors.Is(err, context.Canceled) {
 		t.Errorf("error = %v, want ErrInterrupted wrapping context.Canceled", err)
 	}
-	if len(w.calls) != 0 {
-		t.Errorf("wrote %d times, want nothing handed off", len(w.calls))
+	if len(w.Calls()) != 0 {
+		t.Errorf("wrote %d times, want nothing handed off", len(w.Calls()))
 	}
 }
 
@@ -223,7 +224,7 @@ func TestProcessRunsTheRealUseCase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := &orders.Processor{
 				Allocator: allocation.Service{Store: tt.store, Inventory: tt.inventory},
-				Router:    newRouter(&recordingWriter{}),
+				Router:    newRouter(&handofftest.Writer{}),
 			}
 			d, err := p.Process(context.Background(), orderRecord(t, "O-1"), retrymeta.Meta{})
 			if err != nil {

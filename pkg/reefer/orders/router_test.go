@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
@@ -22,34 +22,6 @@ import (
 // now is the fixed clock of every test; it has milliseconds, like the
 // headers.
 var now = time.Date(2026, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
-
-// recordingWriter is the fake broker: it keeps every WriteMessages call.
-type recordingWriter struct {
-	mu    sync.Mutex
-	calls [][]kafka.Message
-	err   error
-}
-
-func (w *recordingWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	w.calls = append(w.calls, msgs)
-	return nil
-}
-
-// only returns the messages of the single call the test expects.
-func (w *recordingWriter) only(t *testing.T) []kafka.Message {
-	t.Helper()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.calls) != 1 {
-		t.Fatalf("WriteMessages called %d times, want 1", len(w.calls))
-	}
-	return w.calls[0]
-}
 
 // newRouter returns a Router with a fixed clock and a jitter source that
 // makes the proportional strategy return the exponential delay exactly.
@@ -131,7 +103,7 @@ func TestEmitWritesTheOutcomeEventsInOneCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &recordingWriter{}
+			w := &handofftest.Writer{}
 			in := orderRecord(t, tt.res.OrderID, tt.headers...)
 			d, err := newRouter(w).Emit(context.Background(), in, tt.res)
 			if err != nil {
@@ -141,7 +113,7 @@ func TestEmitWritesTheOutcomeEventsInOneCall(t *testing.T) {
 				t.Errorf("decision = %+v, want route %s for %+v", d, tt.route, tt.res)
 			}
 			var got []event
-			for _, m := range w.only(t) {
+			for _, m := range w.Only(t) {
 				env, err := events.Decode(m.Value)
 				if err != nil {
 					t.Fatalf("emitted event does not decode: %v", err)
@@ -163,7 +135,7 @@ func TestEmitWritesTheOutcomeEventsInOneCall(t *testing.T) {
 }
 
 func TestEmitSameOrderTwiceGivesTheSameEventIDs(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	r := newRouter(w)
 	res := allocation.Result{Outcome: allocation.Allocated, OrderID: "O-1", ContainerID: "C-0001"}
 	for range 2 {
@@ -182,16 +154,16 @@ func TestEmitSameOrderTwiceGivesTheSameEventIDs(t *testing.T) {
 		}
 		return out
 	}
-	if diff := cmp.Diff(ids(w.calls[0]), ids(w.calls[1])); diff != "" {
+	if diff := cmp.Diff(ids(w.Calls()[0]), ids(w.Calls()[1])); diff != "" {
 		t.Errorf("a repeated outcome has other event ids (-first +second):\n%s", diff)
 	}
 }
 
 func TestEmitRejectsAnUnknownOutcome(t *testing.T) {
-	w := &recordingWriter{}
+	w := &handofftest.Writer{}
 	_, err := newRouter(w).Emit(context.Background(), orderRecord(t, "O-1"), allocation.Result{OrderID: "O-1"})
-	if err == nil || len(w.calls) != 0 {
-		t.Fatalf("Emit with no outcome: err %v, %d writes; want an error and no write", err, len(w.calls))
+	if err == nil || len(w.Calls()) != 0 {
+		t.Fatalf("Emit with no outcome: err %v, %d writes; want an error and no write", err, len(w.Calls()))
 	}
 }
 
@@ -200,7 +172,7 @@ func TestEmitRejectsAnUnknownOutcome(t *testing.T) {
 
 func TestEmitWriteFailureIsReturned(t *testing.T) {
 	brokerDown := errors.New("broker unreachable")
-	r := newRouter(&recordingWriter{err: brokerDown})
+	r := newRouter(handofftest.Failing(brokerDown))
 	_, err := r.Emit(context.Background(), orderRecord(t, "O-1"), allocation.Result{Outcome: allocation.Allocated, OrderID: "O-1", ContainerID: "C-1"})
 	if !errors.Is(err, brokerDown) {
 		t.Errorf("error = %v, want it to wrap the writer's error (the record must not be committed)", err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
@@ -27,7 +28,7 @@ import (
 // pipeline is one Processor over a real store and a scripted inventory.
 type pipeline struct {
 	store *reeferstore.Store
-	w     *recordingWriter
+	w     *handofftest.Writer
 	p     *orders.Processor
 
 	mu sync.Mutex
@@ -49,7 +50,7 @@ func newPipeline(t *testing.T, fleet int) *pipeline {
 	if err := store.SeedFleet(t.Context(), fleet); err != nil {
 		t.Fatal(err)
 	}
-	pl := &pipeline{store: store, w: &recordingWriter{}, answer: func(string, string) error { return nil }}
+	pl := &pipeline{store: store, w: &handofftest.Writer{}, answer: func(string, string) error { return nil }}
 	inv := inventoryFunc(func(_ context.Context, containerID, orderID string) error {
 		pl.mu.Lock()
 		answer := pl.answer
@@ -72,10 +73,8 @@ func (pl *pipeline) inventory(answer func(containerID, orderID string) error) {
 
 // written returns the records written so far, by topic.
 func (pl *pipeline) written() map[string][]kafka.Message {
-	pl.w.mu.Lock()
-	defer pl.w.mu.Unlock()
 	out := map[string][]kafka.Message{}
-	for _, call := range pl.w.calls {
+	for _, call := range pl.w.Calls() {
 		for _, m := range call {
 			out[m.Topic] = append(out[m.Topic], m)
 		}
@@ -323,12 +322,12 @@ func TestTwoChainsOfOneOrderConcludeOnce(t *testing.T) {
 func TestClaimedDeadLetterIsWrittenAgainByItsOwnRecord(t *testing.T) {
 	pl := newPipeline(t, 3)
 	pl.inventory(func(string, string) error { return refused })
-	pl.w.err = errors.New("broker unavailable") // the claim holds, the write fails
+	pl.w.SetErr(errors.New("broker unavailable")) // the claim holds, the write fails
 	rec := orderRecord(t, "O-1")
 	if _, err := pl.p.Process(t.Context(), rec, retrymeta.Meta{}); err == nil {
 		t.Fatal("Process succeeded with a failing writer")
 	}
-	pl.w.err = nil
+	pl.w.SetErr(nil)
 	pl.inventory(func(string, string) error { return nil }) // would allocate, if asked
 	d, err := pl.p.Process(t.Context(), rec, retrymeta.Meta{})
 	if err != nil || d.Route != handoff.RouteDeadLetter || d.Reason != retrymeta.PermanentError {
