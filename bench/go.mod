@@ -11,7 +11,6 @@ replace (
 
 require (
 	github.com/ThreeDotsLabs/watermill v1.5.1
-	github.com/containerd/errdefs v1.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock v0.0.0
@@ -23,6 +22,8 @@ require (
 	github.com/testcontainers/testcontainers-go/modules/postgres v0.45.0
 	gonum.org/v1/plot v0.17.0
 )
+
+require github.com/containerd/errdefs v1.0.0 // indirect
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect

@@ -145,20 +145,27 @@ func StartContainer(tb testing.TB, opts ...testcontainers.ContainerCustomizer) *
 	return &Container{PostgresContainer: ctr}
 }
 
-// checkEngine turns the two usual set-up mistakes into one clear message
+// checkEngine is CheckEngine with the tests' way out.
+func checkEngine(ctx context.Context, img string) error {
+	return CheckEngine(ctx, img, "run `make test-unit` for the tests that need none")
+}
+
+// CheckEngine turns the two usual set-up mistakes into one clear message
 // each instead of a hang or a failed pull: no reachable Docker engine, and
-// the offline image not built yet.
-func checkEngine(ctx context.Context, img string) (err error) {
+// the offline image not built yet. otherwise says what the caller can do
+// without Docker ("pass --postgres URL"). A public image that is missing
+// is left to testcontainers to pull.
+func CheckEngine(ctx context.Context, img, otherwise string) (err error) {
 	// testcontainers panics when it finds no Docker host at all.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("no Docker engine reachable (%v): start Docker, or run `make test-unit` for the tests that need none", r)
+			err = fmt.Errorf("no Docker engine reachable (%v): start Docker, or %s", r, otherwise)
 		}
 	}()
 
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		return fmt.Errorf("no Docker engine reachable: %w: start Docker, or run `make test-unit` for the tests that need none", err)
+		return fmt.Errorf("no Docker engine reachable: %w: start Docker, or %s", err, otherwise)
 	}
 	defer cli.Close()
 
@@ -169,7 +176,7 @@ func checkEngine(ctx context.Context, img string) (err error) {
 	case !errdefs.IsNotFound(err):
 		return fmt.Errorf("inspect image %s: %w", img, err)
 	case isLocalImage(img):
-		return fmt.Errorf("image %s is not in the Docker engine: run `make images` (or set POSTGRES_IMAGE to an image your engine can pull)", img)
+		return fmt.Errorf("image %s is not in the Docker engine: run `make images` (or set POSTGRES_IMAGE to an image your engine can pull, or %s)", img, otherwise)
 	default:
 		// A public image: testcontainers pulls it.
 		return nil

@@ -1,12 +1,15 @@
 package retrier
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
@@ -112,4 +115,20 @@ func (c Config) LogValue() slog.Value {
 // cannot leak them either.
 func (c Config) String() string {
 	return c.LogValue().String()
+}
+
+// Command is the service as a process, for cmdline.Main: its name, what it
+// does, the variables it reads, and how it runs from its environment.
+func Command() cmdline.Command {
+	return cmdline.Command{Name: "order-retry", About: About, Env: envconfig.Vars[Config], Run: runFromEnv}
+}
+
+// runFromEnv reads the configuration, builds the logger and runs the
+// service until ctx ends.
+func runFromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	return Run(ctx, cfg.NewLogger(stdout), cfg)
 }

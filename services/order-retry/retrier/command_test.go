@@ -1,4 +1,4 @@
-package main
+package retrier_test
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reeferdlq/reefer-dlq/services/order-retry/retrier"
 )
 
 // TestHelpConnectsNowhere: --help answers at once, even when the database
@@ -23,7 +25,7 @@ func TestHelpConnectsNowhere(t *testing.T) {
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := command().Main(ctx, []string{"--help"}, func(k string) string { return env[k] }, &stdout, &stderr)
+	code := retrier.Command().Main(ctx, []string{"--help"}, func(k string) string { return env[k] }, &stdout, &stderr)
 	if took := time.Since(start); code != 0 || took > time.Second {
 		t.Fatalf("order-retry --help: exit %d after %s (stderr %q), want 0 within a second", code, took, stderr.String())
 	}
