@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
@@ -236,4 +239,19 @@ func (s Stops) Run(log *slog.Logger, timeout time.Duration) error {
 		log.Debug("stopped", "component", step.name)
 	}
 	return errors.Join(errs...)
+}
+
+// Command is a pipeline service as a process, for cmdline.Main: its name,
+// what it does, the variables of its Config C, and a run that reads C
+// from the environment and runs the service with the logger C configures.
+func Command[C interface{ NewLogger(io.Writer) *slog.Logger }](name, about string,
+	fromEnv func(getenv func(string) string) (C, error), run func(context.Context, *slog.Logger, C) error) cmdline.Command {
+	return cmdline.Command{Name: name, About: about, Env: envconfig.Vars[C],
+		Run: func(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+			cfg, err := fromEnv(getenv)
+			if err != nil {
+				return err
+			}
+			return run(ctx, cfg.NewLogger(stdout), cfg)
+		}}
 }

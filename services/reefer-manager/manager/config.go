@@ -1,10 +1,8 @@
 package manager
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 
@@ -106,18 +104,7 @@ func (c Config) String() string {
 	return c.LogValue().String()
 }
 
-// Command is the service as a process, for cmdline.Main: its name, what it
-// does, the variables it reads, and how it runs from its environment.
+// Command is the service as a process, for cmdline.Main.
 func Command() cmdline.Command {
-	return cmdline.Command{Name: "reefer-manager", About: About, Env: envconfig.Vars[Config], Run: runFromEnv}
-}
-
-// runFromEnv reads the configuration, builds the logger and runs the
-// service until ctx ends.
-func runFromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := ConfigFromEnv(getenv)
-	if err != nil {
-		return err
-	}
-	return Run(ctx, cfg.NewLogger(stdout), cfg)
+	return pipeline.Command("reefer-manager", About, ConfigFromEnv, Run)
 }
