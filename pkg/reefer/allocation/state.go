@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"errors"
+	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 )
@@ -49,6 +50,10 @@ type Claim struct {
 	// redelivery of that record has the same token; a duplicate chain's
 	// record does not.
 	Token string
+	// Owner names the process that claims (a random id per process), so
+	// that a redelivery in the same process can tell its own claim from
+	// one another process may still be writing.
+	Owner string
 	// Generation is the chain's x-dlq-redrive-count. A claim below the
 	// order's generation comes from a chain older than the last redrive.
 	Generation int
@@ -60,6 +65,13 @@ type Claim struct {
 	// Quarantine names the reefer the inventory refused with 409 (another
 	// order holds it there): it leaves the pool instead of going back.
 	Quarantine string
+	// Written is set by the store, not the claimer: the claim's dead
+	// letter reached the dead-letter topic (see MarkWritten of package
+	// handoff's Ledger), so the claiming record, read again, writes
+	// nothing.
+	Written bool
+	// ClaimedAt is set by the store: when the claim was granted.
+	ClaimedAt time.Time
 }
 
 // Err rebuilds the failure a claim recorded, for the dead letter written
@@ -99,6 +111,10 @@ type ClaimResult struct {
 	// Claim is the claim the order holds (ClaimGranted): the one asked
 	// for, or the earlier one of the same token.
 	Claim Claim
+	// Repeated is set with ClaimGranted when the order was already
+	// dead-lettered by the same token: this record, delivered again,
+	// claimed it before (see Claim.Written and Claim.ClaimedAt).
+	Repeated bool
 }
 
 // Order is one order's row in the reefer database.

@@ -41,6 +41,10 @@ func (s hungStore) Reopen(ctx context.Context, _ string, _ int) (bool, error) {
 	return false, s.hang(ctx)
 }
 
+func (s hungStore) MarkDeadLetterWritten(ctx context.Context, _, _ string) error {
+	return s.hang(ctx)
+}
+
 func (s hungStore) Order(ctx context.Context, _ string) (allocation.Order, bool, error) {
 	return allocation.Order{}, false, s.hang(ctx)
 }
@@ -70,6 +74,9 @@ func TestAHungStoreFailsEveryCallTransientlyWithinTheBound(t *testing.T) {
 		"Reopen": func(_ *Allocator, l *Ledger) error {
 			_, err := l.Reopen(context.Background(), "O-1", 1)
 			return err
+		},
+		"MarkDeadLetterWritten": func(_ *Allocator, l *Ledger) error {
+			return l.MarkDeadLetterWritten(context.Background(), "O-1", "order-retries/0@1")
 		},
 		"Order": func(_ *Allocator, l *Ledger) error {
 			_, _, err := l.Order(context.Background(), "O-1")

@@ -52,6 +52,14 @@ func NewLedger(store LedgerStore, maxBatch int) *Ledger {
 	}
 }
 
+// MarkDeadLetterWritten is the store's MarkDeadLetterWritten, within
+// DefaultTimeout.
+func (l *Ledger) MarkDeadLetterWritten(ctx context.Context, orderID, token string) error {
+	ctx, cancel := withDeadline(ctx, l.timeout)
+	defer cancel()
+	return l.store.MarkDeadLetterWritten(ctx, orderID, token)
+}
+
 // DeadLetter is the store's DeadLetter, within DefaultTimeout.
 func (l *Ledger) DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
 	ctx, cancel := withDeadline(ctx, l.timeout)

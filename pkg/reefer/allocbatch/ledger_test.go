@@ -58,6 +58,9 @@ func (f *fakeLedgerStore) DeadLetter(context.Context, string, allocation.Claim) 
 func (f *fakeLedgerStore) Reopen(context.Context, string, int) (bool, error) {
 	return false, errPassedThrough
 }
+func (f *fakeLedgerStore) MarkDeadLetterWritten(context.Context, string, string) error {
+	return errPassedThrough
+}
 func (f *fakeLedgerStore) Order(context.Context, string) (allocation.Order, bool, error) {
 	return allocation.Order{}, false, errPassedThrough
 }
@@ -141,6 +144,9 @@ func TestLedgerPassesReadsAndDeadLettersThrough(t *testing.T) {
 	}
 	if _, err := l.Reopen(t.Context(), "O-1", 1); !errors.Is(err, errPassedThrough) {
 		t.Errorf("Reopen error %v, want the store's", err)
+	}
+	if err := l.MarkDeadLetterWritten(t.Context(), "O-1", "order-retries/0@1"); !errors.Is(err, errPassedThrough) {
+		t.Errorf("MarkDeadLetterWritten: %v, want the store's error", err)
 	}
 	if _, _, err := l.Order(t.Context(), "O-1"); !errors.Is(err, errPassedThrough) {
 		t.Errorf("Order error %v, want the store's", err)

@@ -30,6 +30,11 @@ type Ledger interface {
 	// quarantines) its reefer in the same transaction; see
 	// allocation.ClaimOutcome for the answers.
 	DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error)
+	// MarkDeadLetterWritten records that the dead letter of the claim
+	// token holds reached the dead-letter topic (Claim.Written): the
+	// claiming record, read again, then writes nothing. A claim of
+	// another token, or none, is left alone.
+	MarkDeadLetterWritten(ctx context.Context, orderID, token string) error
 	// Reopen moves a dead-lettered order to reopened when generation (a
 	// redriven record's x-dlq-redrive-count) is above the order's.
 	Reopen(ctx context.Context, orderID string, generation int) (reopened bool, err error)

@@ -2,8 +2,11 @@ package orders
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -38,7 +41,34 @@ type Processor struct {
 	// the Allocator's. nil disables the checks: every record is processed
 	// on its own (tests of the routing only).
 	Ledger Ledger
+	// ClaimLease is how long a dead-letter claim belongs to the delivery
+	// that made it. Another delivery of the same record (a rebalance
+	// re-reads records that still wait in this or another process) finds
+	// the claim and, while the lease runs and the dead letter is not
+	// marked written, waits (Process returns ErrClaimInProgress) instead
+	// of writing a second copy; after it, it takes the claim over: the
+	// first delivery died before its write. Keep it above the writer's
+	// timeout. Default DefaultClaimLease.
+	ClaimLease time.Duration
+
+	// Deliveries of one record run one at a time in this process (see
+	// serialize), under this process's claim owner id.
+	mu      sync.Mutex
+	running map[string]chan struct{} // by record token; closed when done
+	owner   string
 }
+
+// DefaultClaimLease is Processor.ClaimLease's default: above the
+// hand-off writer's 10 s timeout, short enough that a crash between a
+// claim and its write delays that dead letter by seconds, not minutes.
+const DefaultClaimLease = 20 * time.Second
+
+// ErrClaimInProgress is wrapped by the error Process returns when another
+// delivery of the same record claimed the order's dead letter moments ago
+// and has not written it yet. Like a failed write, the record is not
+// done: the caller processes it again, and then finds the dead letter
+// written (and writes nothing) or the lease over (and writes it).
+var ErrClaimInProgress = errors.New("another delivery of this record is writing its dead letter")
 
 // ErrInterrupted is wrapped by the error Process returns when ctx ended
 // while the order was being allocated. Nothing was handed off: the record
@@ -72,14 +102,23 @@ var ErrInterrupted = errors.New("processing interrupted")
 //     a lost mark (another chain dead-lettered the order meanwhile) is a
 //     stale chain's;
 //   - a dead letter is claimed (-> dead-lettered, reefer released or
-//     quarantined) before it is written; a claim refused because the order
-//     is allocated writes the success events instead, one refused
-//     because another chain dead-lettered it writes nothing.
+//     quarantined) before it is written, and marked written after; a
+//     claim refused because the order is allocated writes the success
+//     events instead, one refused because another chain dead-lettered it
+//     writes nothing, and the claiming record read again writes its dead
+//     letter again only if it is not marked written.
 //
 // Decision.Concluded is set when a record met its order concluded by
 // another chain. A Ledger error is returned like a failed write: the
 // record is processed again.
 func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymeta.Meta) (Decision, error) {
+	if p.Ledger != nil {
+		release, err := p.serialize(ctx, coordinates(in))
+		if err != nil {
+			return Decision{}, fmt.Errorf("record %s: %w: %w", coordinates(in), ErrInterrupted, err)
+		}
+		defer release()
+	}
 	env, err := events.Decode(in.Value)
 	if err != nil {
 		d, herr := p.Router.Poison(ctx, in, prev, fmt.Errorf("decode record %s: %w", coordinates(in), err))
@@ -145,6 +184,9 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 			return d, fmt.Errorf("order %s: %w", orderID, err)
 		}
 		d.Released, d.Quarantined = got.Released, got.Quarantined
+		if got.Outcome == allocation.ClaimGranted {
+			return d, p.markWritten(ctx, in, orderID)
+		}
 		return d, nil
 	}
 	got, err := p.Ledger.DeadLetter(ctx, orderID, p.claimOf(in, prev, cause))
@@ -159,10 +201,98 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 	case allocation.ClaimStale:
 		return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
 	}
+	if got.Repeated {
+		if err := p.rewrite(got.Claim, orderID); err != nil {
+			return Decision{OrderID: orderID}, err
+		}
+		if got.Claim.Written {
+			return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
+		}
+	}
 	hd, err := plan.Write(ctx)
 	d := decided(hd, orderID)
 	d.Released, d.Quarantined = got.Released, got.Quarantined
-	return d, err
+	if err != nil {
+		return d, err
+	}
+	return d, p.markWritten(ctx, in, orderID)
+}
+
+// serialize waits until no other delivery of the record token names runs
+// in this process, and marks this one running until release. A rebalance
+// re-reads records that still wait for their due time here, so two
+// copies of one record can come due together: run side by side, both
+// found the dead-letter claim theirs and wrote it twice. One after the
+// other, the second finds it written.
+func (p *Processor) serialize(ctx context.Context, token string) (release func(), err error) {
+	for {
+		p.mu.Lock()
+		if p.running == nil {
+			p.running = make(map[string]chan struct{})
+		}
+		busy, ok := p.running[token]
+		if !ok {
+			done := make(chan struct{})
+			p.running[token] = done
+			p.mu.Unlock()
+			return func() {
+				p.mu.Lock()
+				delete(p.running, token)
+				p.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ownerID is this Processor's claim owner: random, made once.
+func (p *Processor) ownerID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.owner == "" {
+		p.owner = rand.Text()
+	}
+	return p.owner
+}
+
+// rewrite says whether this delivery of the record that made claim may
+// write its dead letter (again): not while a delivery in another process
+// may still be writing it (the claim is that process's, younger than
+// ClaimLease and not marked written).
+func (p *Processor) rewrite(claim allocation.Claim, orderID string) error {
+	if claim.Written || claim.Owner == p.ownerID() {
+		// Written: the caller skips. Ours: this process's earlier
+		// delivery failed its write, and no other one runs (serialize).
+		return nil
+	}
+	lease := p.ClaimLease
+	if lease <= 0 {
+		lease = DefaultClaimLease
+	}
+	if age := p.Router.now().Sub(claim.ClaimedAt); age < lease {
+		return fmt.Errorf("order %s: claimed %s ago: %w", orderID, age.Round(time.Millisecond), ErrClaimInProgress)
+	}
+	return nil
+}
+
+// markWritten records that the dead letter of record in's claim is on
+// the dead-letter topic, so that the record, read again after a
+// rebalance, does not write it a second time. When the mark fails the
+// record is not committed and is processed again: its dead letter is
+// then written again, with the same x-dlq-original-* coordinates (a
+// duplicate only a database failure between the write and the mark can
+// cause).
+func (p *Processor) markWritten(ctx context.Context, in kafka.Message, orderID string) error {
+	if err := p.Ledger.MarkDeadLetterWritten(ctx, orderID, coordinates(in)); err != nil {
+		return fmt.Errorf("order %s: dead letter written: %w", orderID, err)
+	}
+	return nil
 }
 
 // claimOf is the dead-letter claim of record in for cause: its token is
@@ -171,6 +301,7 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 func (p *Processor) claimOf(in kafka.Message, prev retrymeta.Meta, cause error) allocation.Claim {
 	claim := allocation.Claim{
 		Token:        coordinates(in),
+		Owner:        p.ownerID(),
 		Generation:   prev.RedriveCount,
 		ErrorClass:   failure.ClassOf(cause),
 		ErrorReason:  failure.ReasonOf(cause),
@@ -189,8 +320,11 @@ func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev ret
 	if err != nil {
 		return Decision{OrderID: orderID}, fmt.Errorf("order %s: %w", orderID, err)
 	}
-	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) {
+	if !ok || o.State != allocation.StateDeadLettered || o.Claim.Token != coordinates(in) || o.Claim.Written {
 		return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
+	}
+	if err := p.rewrite(o.Claim, orderID); err != nil {
+		return Decision{OrderID: orderID}, err
 	}
 	plan := p.Router.Plan(in, prev, o.Claim.Err())
 	if plan.Decision.Route != handoff.RouteDeadLetter {
@@ -199,7 +333,11 @@ func (p *Processor) deadLettered(ctx context.Context, in kafka.Message, prev ret
 		plan = p.Router.PlanDeadLetter(in, prev, o.Claim.Err(), retrymeta.MaxAttempts)
 	}
 	hd, err := plan.Write(ctx)
-	return decided(hd, orderID), err
+	d := decided(hd, orderID)
+	if err != nil {
+		return d, err
+	}
+	return d, p.markWritten(ctx, in, orderID)
 }
 
 // coordinates names a record in logs and errors, and is the token of its

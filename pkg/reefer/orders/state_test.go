@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -376,5 +377,159 @@ func TestOversizeRetryConcludesTheOrderAndReleasesItsReefer(t *testing.T) {
 		if r.Status != reeferstore.StatusFree {
 			t.Errorf("reefer %s is %s after the order was dead-lettered as oversize, want free", r.ContainerID, r.Status)
 		}
+	}
+}
+
+// Found by the fault campaign (seed 1): order-retry's committed offset
+// lags behind its waiting records, so a rebalance re-reads the record
+// that claimed a dead letter and already wrote it. Read again, it must
+// write nothing: a second copy was a second dead letter for a person,
+// and when the first had been redriven meanwhile (the redriven record
+// still waiting for its due time), the copy carried the old redrive
+// count and outlived the redrive, which allocated the order.
+func TestClaimingRecordReadAgainWritesNoSecondDeadLetter(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return unavailable })
+	last, meta := retryRecord(t, "O-1", pl.p.Router.MaxAttempts-1, 7)
+	d, err := pl.p.Process(t.Context(), last, meta)
+	if err != nil || d.Route != handoff.RouteDeadLetter || d.Reason != retrymeta.MaxAttempts {
+		t.Fatalf("last attempt = %+v, %v; want a max-attempts dead letter", d, err)
+	}
+	dead := pl.last(t, "order-dead-letter")
+
+	// The rebalance: the same record again, before and after the redrive
+	// was written (its record not yet due, so the order is not reopened).
+	redriven := redrivenRecord(t, dead, "order-retries", 100)
+	for _, when := range []string{"before the redrive", "after the redrive"} {
+		d, err = pl.p.Process(t.Context(), last, meta)
+		if err != nil || d.Route != handoff.RouteSkipped || d.Concluded != allocation.StateDeadLettered {
+			t.Fatalf("the claiming record read again %s = %+v, %v; want skipped", when, d, err)
+		}
+		if n := len(pl.written()["order-dead-letter"]); n != 1 {
+			t.Fatalf("%d dead letters after the record was read again %s, want 1", n, when)
+		}
+	}
+
+	// The redrive runs and allocates; nothing of the old chain is left.
+	pl.inventory(func(string, string) error { return nil })
+	prev, err := retrymeta.ParseRetry(redriven.Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := pl.p.Process(t.Context(), redriven, prev); err != nil || d.Route != handoff.RouteAllocated {
+		t.Fatalf("redriven record = %+v, %v; want allocated", d, err)
+	}
+	if d, err := pl.p.Process(t.Context(), last, meta); err != nil || d.Route != handoff.RouteAllocated || d.ContainerID != "C-0001" {
+		t.Fatalf("the old record read again after the redrive allocated = %+v, %v; want the success events again", d, err)
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 1 {
+		t.Errorf("%d dead letters at the end, want 1 (the redriven one)", n)
+	}
+}
+
+// gatedWriter holds the first write to topic until open is closed, and
+// says on entered when a write to topic arrives.
+type gatedWriter struct {
+	*handofftest.Writer
+	topic   string
+	open    chan struct{}
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (w *gatedWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) > 0 && msgs[0].Topic == w.topic {
+		w.entered <- struct{}{}
+		first := false
+		w.once.Do(func() { first = true })
+		if first {
+			<-w.open
+		}
+	}
+	return w.Writer.WriteMessages(ctx, msgs...)
+}
+
+// Found by the fault campaign (seed 1, three copies of one dead letter
+// within 5 ms): a rebalance re-reads records still waiting for their due
+// time, so two deliveries of one record come due together in one
+// process. Side by side, both found the claim theirs and both wrote.
+func TestTwoDeliveriesOfOneRecordAtOnceWriteOneDeadLetter(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return refused })
+	w := &gatedWriter{Writer: pl.w, topic: "order-dead-letter",
+		open: make(chan struct{}), entered: make(chan struct{}, 4)}
+	pl.p.Router.Writer = w
+	rec := orderRecord(t, "O-1")
+
+	type result struct {
+		d   orders.Decision
+		err error
+	}
+	results := make(chan result, 2)
+	deliver := func() {
+		d, err := pl.p.Process(t.Context(), rec, retrymeta.Meta{})
+		results <- result{d, err}
+	}
+	go deliver()
+	<-w.entered // the first delivery claimed and is writing
+	go deliver()
+	// A second delivery that runs side by side reaches the writer too;
+	// one that waits for the first does not. Either way, open the gate.
+	select {
+	case <-w.entered:
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(w.open)
+	routes := map[handoff.Route]int{}
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("Process = %+v, %v", r.d, r.err)
+		}
+		routes[r.d.Route]++
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 1 {
+		t.Errorf("%d dead letters from two deliveries of one record, want 1 (routes %v)", n, routes)
+	}
+}
+
+// A delivery of the same record in another process (after a rebalance
+// the partition's new owner re-reads it) must not write the dead letter
+// while the claiming process may still be writing it, and must write it
+// once the claim's lease is over: that process died before its write.
+func TestAnotherProcessTakesAClaimOverOnlyAfterItsLease(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return refused })
+	pl.w.SetErr(errors.New("broker unavailable")) // the first process claims, its write fails, it dies
+	rec := orderRecord(t, "O-1")
+	if _, err := pl.p.Process(t.Context(), rec, retrymeta.Meta{}); err == nil {
+		t.Fatal("Process succeeded with a failing writer")
+	}
+	pl.w.SetErr(nil)
+
+	clock := time.Now()
+	router := newRouter(pl.w)
+	router.Now = func() time.Time { return clock }
+	other := &orders.Processor{
+		Allocator: allocation.Service{Store: pl.store, Inventory: inventoryFunc(func(context.Context, string, string) error { return refused })},
+		Router:    router,
+		Ledger:    pl.store,
+	}
+	if d, err := other.Process(t.Context(), rec, retrymeta.Meta{}); !errors.Is(err, orders.ErrClaimInProgress) {
+		t.Fatalf("another process within the lease = %+v, %v; want ErrClaimInProgress", d, err)
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 0 {
+		t.Fatalf("%d dead letters written within the lease, want 0", n)
+	}
+	clock = clock.Add(orders.DefaultClaimLease + time.Second)
+	d, err := other.Process(t.Context(), rec, retrymeta.Meta{})
+	if err != nil || d.Route != handoff.RouteDeadLetter {
+		t.Fatalf("another process after the lease = %+v, %v; want the dead letter written", d, err)
+	}
+	if d, err := other.Process(t.Context(), rec, retrymeta.Meta{}); err != nil || d.Route != handoff.RouteSkipped {
+		t.Fatalf("read again once written = %+v, %v; want skipped", d, err)
+	}
+	if n := len(pl.written()["order-dead-letter"]); n != 1 {
+		t.Errorf("%d dead letters, want 1", n)
 	}
 }

@@ -99,9 +99,9 @@ func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservati
 //     the last redrive: ClaimStale). Its reefer, if it held one, goes back
 //     to the pool, or is quarantined when it is claim.Quarantine;
 //   - an order dead-lettered by the same token stays so (ClaimGranted
-//     again, with the first claim's failure): the record is processed
-//     again after a crash and must write its dead letter, which may not
-//     have reached Kafka;
+//     again, Repeated, with the first claim's failure, time and Written
+//     mark): the record is delivered again, after a crash or a
+//     rebalance, and writes its dead letter unless it is on the topic;
 //   - an order dead-lettered by another token: ClaimStale;
 //   - an allocated order: ClaimAllocated with its reefer.
 func (s *Store) DeadLetter(ctx context.Context, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
@@ -141,9 +141,9 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 	if len(rows) == 0 {
 		// A concurrent insert of the same order fails this one on the key;
 		// DeadLetter runs the transaction again and finds its row.
-		err := tx.Exec(`INSERT INTO order_states (order_id, state, generation, claim_token, error_class, error_reason, error_message, version, updated_at)
-			VALUES (?, 'dead-lettered', ?, ?, ?, ?, ?, 1, ?)`,
-			orderID, claim.Generation, claim.Token, string(claim.ErrorClass), claim.ErrorReason, claim.ErrorMessage, now).Error
+		err := tx.Exec(`INSERT INTO order_states (order_id, state, generation, claim_token, claim_owner, error_class, error_reason, error_message, version, updated_at)
+			VALUES (?, 'dead-lettered', ?, ?, ?, ?, ?, ?, 1, ?)`,
+			orderID, claim.Generation, claim.Token, claim.Owner, string(claim.ErrorClass), claim.ErrorReason, claim.ErrorMessage, now).Error
 		return granted, err
 	}
 	o := fromOrderRow(rows[0])
@@ -151,15 +151,15 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 	case o.State == allocation.StateAllocated:
 		return allocation.ClaimResult{Outcome: allocation.ClaimAllocated, ContainerID: o.ContainerID}, nil
 	case o.State == allocation.StateDeadLettered && o.Claim.Token == claim.Token:
-		return allocation.ClaimResult{Outcome: allocation.ClaimGranted, Claim: o.Claim}, nil
+		return allocation.ClaimResult{Outcome: allocation.ClaimGranted, Claim: o.Claim, Repeated: true}, nil
 	case o.State == allocation.StateDeadLettered, claim.Generation < o.Generation:
 		return allocation.ClaimResult{Outcome: allocation.ClaimStale}, nil
 	}
 	res := tx.Exec(`UPDATE order_states SET state = 'dead-lettered', container_id = NULL, quantity = NULL,
-			generation = ?, claim_token = ?, error_class = ?, error_reason = ?, error_message = ?,
+			dead_letter_written = FALSE, generation = ?, claim_token = ?, claim_owner = ?, error_class = ?, error_reason = ?, error_message = ?,
 			version = version + 1, updated_at = ?
 		WHERE order_id = ? AND version = ?`,
-		claim.Generation, claim.Token, string(claim.ErrorClass), claim.ErrorReason, claim.ErrorMessage, now,
+		claim.Generation, claim.Token, claim.Owner, string(claim.ErrorClass), claim.ErrorReason, claim.ErrorMessage, now,
 		orderID, o.Version)
 	if res.Error != nil {
 		return allocation.ClaimResult{}, res.Error
@@ -181,6 +181,20 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 		now, o.ContainerID).Error
 }
 
+// MarkDeadLetterWritten records that the dead letter the order's claim
+// of token asked for is on the dead-letter topic (allocation.Claim.Written).
+// It changes nothing when the order is not dead-lettered by token: a
+// redrive reopened it meanwhile, and a later claim writes its own.
+func (s *Store) MarkDeadLetterWritten(ctx context.Context, orderID, token string) error {
+	err := s.db.WithContext(ctx).Exec(`UPDATE order_states SET dead_letter_written = TRUE
+		WHERE order_id = ? AND state = 'dead-lettered' AND claim_token = ? AND NOT dead_letter_written`,
+		orderID, token).Error
+	if err != nil {
+		return fmt.Errorf("mark the dead letter of order %s written: %w", orderID, classify(err))
+	}
+	return nil
+}
+
 // quarantine takes a reefer in status from out of the pool.
 func (s *Store) quarantine(db *gorm.DB, containerID, reason, from string) error {
 	return db.Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?, updated_at = ?
@@ -195,7 +209,7 @@ func (s *Store) quarantine(db *gorm.DB, containerID, reason, from string) error 
 // it.
 func (s *Store) Reopen(ctx context.Context, orderID string, generation int) (reopened bool, err error) {
 	res := s.db.WithContext(ctx).Exec(`UPDATE order_states SET state = 'reopened', generation = ?,
-			claim_token = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,
+			dead_letter_written = FALSE, claim_token = NULL, claim_owner = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,
 			version = version + 1, updated_at = ?
 		WHERE order_id = ? AND state = 'dead-lettered' AND generation < ?`,
 		generation, s.now(), orderID, generation)

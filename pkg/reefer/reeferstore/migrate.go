@@ -153,6 +153,26 @@ var migrations = []migration{
 			createAllocationsView,
 		},
 	},
+	{
+		version: 5,
+		name:    "dead letters known to be written, claims with their owner",
+		// A dead-lettered order records whether its dead letter reached
+		// the dead-letter topic, and which process claimed it. The record
+		// that claimed it, read again (its offset lags behind while later
+		// records wait for their due time, so every rebalance re-reads
+		// it), writes the dead letter again only when it is not written,
+		// and, in another process, only after the claim's lease:
+		// otherwise a routine rebalance wrote the same dead letter twice,
+		// and a person saw two.
+		postgres: []string{
+			`ALTER TABLE order_states ADD COLUMN dead_letter_written BOOLEAN NOT NULL DEFAULT FALSE`,
+			`ALTER TABLE order_states ADD COLUMN claim_owner TEXT`,
+		},
+		sqlite: []string{
+			`ALTER TABLE order_states ADD COLUMN dead_letter_written BOOLEAN NOT NULL DEFAULT FALSE`,
+			`ALTER TABLE order_states ADD COLUMN claim_owner TEXT`,
+		},
+	},
 }
 
 // createOrderStates is the order_states table of migration 4.

@@ -88,6 +88,8 @@ type orderRow struct {
 	ErrorClass   *string   `gorm:"column:error_class"`
 	ErrorReason  *string   `gorm:"column:error_reason"`
 	ErrorMessage *string   `gorm:"column:error_message"`
+	Written      bool      `gorm:"column:dead_letter_written"`
+	ClaimOwner   *string   `gorm:"column:claim_owner"`
 	Version      int       `gorm:"column:version"`
 	UpdatedAt    time.Time `gorm:"column:updated_at"`
 }
@@ -109,6 +111,9 @@ func fromOrderRow(row orderRow) allocation.Order {
 			ErrorClass:   failure.Class(deref(row.ErrorClass)),
 			ErrorReason:  deref(row.ErrorReason),
 			ErrorMessage: deref(row.ErrorMessage),
+			Owner:        deref(row.ClaimOwner),
+			Written:      row.Written,
+			ClaimedAt:    row.UpdatedAt,
 		}
 	}
 	return o

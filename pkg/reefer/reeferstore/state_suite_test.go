@@ -59,6 +59,20 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 		if res := mustClaim(t, s, "O-2", claim("retries/1@9", 0)); res.Outcome != allocation.ClaimStale {
 			t.Errorf("claim by another chain = %+v, want stale", res)
 		}
+		// Once its dead letter is written the same token's claim says so;
+		// another token's mark changes nothing.
+		if err := s.MarkDeadLetterWritten(ctx, "O-2", "retries/1@9"); err != nil {
+			t.Fatal(err)
+		}
+		if res := mustClaim(t, s, "O-2", again); res.Claim.Written {
+			t.Errorf("claim after another token's mark = %+v, want not written", res)
+		}
+		if err := s.MarkDeadLetterWritten(ctx, "O-2", "retries/0@2"); err != nil {
+			t.Fatal(err)
+		}
+		if res := mustClaim(t, s, "O-2", again); res.Outcome != allocation.ClaimGranted || !res.Claim.Written {
+			t.Errorf("claim by the same token after its write = %+v, want granted and written", res)
+		}
 		// A dead-lettered order gets no reefer.
 		if _, err := s.Allocate(ctx, "O-2", 5); !errors.Is(err, allocation.ErrConcluded) {
 			t.Errorf("Allocate(dead-lettered O-2) = %v, want ErrConcluded", err)
@@ -81,8 +95,8 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 			t.Errorf("claim of generation 0 after a redrive to 1 = %+v, want stale", res)
 		}
 		wantState(t, s, "O-2", allocation.StateReserved, c2b)
-		if res := mustClaim(t, s, "O-2", claim("orders/0@7", 1)); res.Outcome != allocation.ClaimGranted || res.Released != c2b {
-			t.Errorf("claim of generation 1 = %+v, want granted, %s released", res, c2b)
+		if res := mustClaim(t, s, "O-2", claim("orders/0@7", 1)); res.Outcome != allocation.ClaimGranted || res.Released != c2b || res.Claim.Written {
+			t.Errorf("claim of generation 1 = %+v, want granted, %s released, its dead letter not yet written", res, c2b)
 		}
 		checkNoReeferHeldByUnallocated(t, s)
 	})
