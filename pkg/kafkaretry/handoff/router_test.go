@@ -19,24 +19,12 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 )
 
-// now is the fixed clock of every test; it has milliseconds, like the
-// headers.
-var now = time.Date(2026, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
+// now is the fixed clock of every test.
+var now = handofftest.Now
 
 // newRouter returns a Router with a fixed clock and a jitter source that
 // makes the proportional strategy return the exponential delay exactly.
-func newRouter(w handoff.Writer) *handoff.Router {
-	return &handoff.Router{
-		Writer: w,
-		Topics: handoff.Topics{Retry: "order-retries", DeadLetter: "order-dead-letter"},
-		Policy: backoff.Policy{
-			Base: time.Second, Max: time.Minute, Jitter: backoff.Proportional, Fraction: 0.1,
-			Rand: func() float64 { return 0.5 },
-		},
-		MaxAttempts: 5,
-		Now:         func() time.Time { return now },
-	}
-}
+func newRouter(w handoff.Writer) *handoff.Router { return handofftest.NewRouter(w) }
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff/handofftest"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
@@ -19,26 +18,13 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
-// now is the fixed clock of every test; it has milliseconds, like the
-// headers.
-var now = time.Date(2026, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
+// now is the fixed clock of every test.
+var now = handofftest.Now
 
-// newRouter returns a Router with a fixed clock and a jitter source that
-// makes the proportional strategy return the exponential delay exactly.
+// newRouter returns the router of handofftest.NewRouter (a fixed clock,
+// exact exponential delays) with the order's event topics.
 func newRouter(w handoff.Writer) *orders.Router {
-	return &orders.Router{
-		Router: handoff.Router{
-			Writer: w,
-			Topics: handoff.Topics{Retry: "order-retries", DeadLetter: "order-dead-letter"},
-			Policy: backoff.Policy{
-				Base: time.Second, Max: time.Minute, Jitter: backoff.Proportional, Fraction: 0.1,
-				Rand: func() float64 { return 0.5 },
-			},
-			MaxAttempts: 5,
-			Now:         func() time.Time { return now },
-		},
-		OrdersTopic: "orders", ContainersTopic: "containers", Source: "/test/handoff",
-	}
+	return &orders.Router{Router: *handofftest.NewRouter(w), OrdersTopic: "orders", ContainersTopic: "containers", Source: "/test/handoff"}
 }
 
 const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -7,8 +7,12 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 )
 
 // Writer records WriteMessages calls. The zero value is ready; it is safe
@@ -56,4 +60,25 @@ func (w *Writer) Only(t testing.TB) []kafka.Message {
 		t.Fatalf("WriteMessages called %d times, want 1", len(calls))
 	}
 	return calls[0]
+}
+
+// Now is the fixed clock of NewRouter; it has milliseconds, like the
+// headers.
+var Now = time.Date(2026, 3, 1, 12, 0, 0, 123_000_000, time.UTC)
+
+// NewRouter returns a Router over w to the topics order-retries and
+// order-dead-letter, with the clock Now, 5 attempts, and a jitter source
+// that makes the proportional strategy return the exponential delay
+// (1s, 2s, 4s... up to a minute) exactly.
+func NewRouter(w handoff.Writer) *handoff.Router {
+	return &handoff.Router{
+		Writer: w,
+		Topics: handoff.Topics{Retry: "order-retries", DeadLetter: "order-dead-letter"},
+		Policy: backoff.Policy{
+			Base: time.Second, Max: time.Minute, Jitter: backoff.Proportional, Fraction: 0.1,
+			Rand: func() float64 { return 0.5 },
+		},
+		MaxAttempts: 5,
+		Now:         func() time.Time { return Now },
+	}
 }
