@@ -417,12 +417,9 @@ func (e *env) publishOrders(ids ...string) []kafka.Message {
 	return e.produce(msgs...)
 }
 
-// freeAddr, syncBuffer and waitFor are the helpers both pipeline
-// services' tests share (package pipelinetest).
-var (
-	freeAddr = pipelinetest.FreeAddr
-	waitFor  = pipelinetest.WaitFor
-)
+// syncBuffer and waitFor are helpers both pipeline services' tests share
+// (package pipelinetest).
+var waitFor = pipelinetest.WaitFor
 
 type syncBuffer = pipelinetest.SyncBuffer
 

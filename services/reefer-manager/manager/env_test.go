@@ -243,12 +243,9 @@ func orders(t testing.TB, prefix string, n int) []kafka.Message {
 	return msgs
 }
 
-// freeAddr, syncBuffer and waitFor are the helpers both pipeline
-// services' tests share (package pipelinetest).
-var (
-	freeAddr = pipelinetest.FreeAddr
-	waitFor  = pipelinetest.WaitFor
-)
+// syncBuffer and waitFor are helpers both pipeline services' tests share
+// (package pipelinetest).
+var waitFor = pipelinetest.WaitFor
 
 type syncBuffer = pipelinetest.SyncBuffer
 

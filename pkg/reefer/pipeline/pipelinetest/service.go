@@ -55,7 +55,7 @@ func (s *Service) Stop() error {
 		select {
 		case s.err = <-s.done:
 		case <-time.After(s.shutdown + 20*time.Second):
-			s.err = errors.New("Run did not return after shutdown")
+			s.err = errors.New("the service's Run did not return after shutdown")
 		}
 	})
 	return s.err
