@@ -20,6 +20,10 @@ BINARY_SOURCES := \
 	dlq=services/dlq-cli \
 	devbroker=pkg/platform/cmd/devbroker
 
+# The production binaries link no SQLite driver (the local demo and the tests
+# run the same code in-process, with it): see pkg/reefer/reeferstore/sqlite.go.
+BUILD_TAGS ?= nosqlite
+
 # Image names. Each can be overridden from the environment, e.g.
 # POSTGRES_IMAGE=postgres:16 to run the tests on a public image.
 export POSTGRES_IMAGE         ?= reefer-dlq/postgres:15
@@ -94,7 +98,7 @@ build: ## Build every binary whose main package exists into bin/ (static, CGO_EN
 			echo "build: skip $$name ($$dir has no main package yet)"; continue; \
 		fi; \
 		echo "build: bin/$$name <- ./$$dir"; \
-		CGO_ENABLED=0 go build -trimpath -o bin/$$name ./$$dir || failed="$$failed $$name"; \
+		CGO_ENABLED=0 go build -trimpath -tags '$(BUILD_TAGS)' -o bin/$$name ./$$dir || failed="$$failed $$name"; \
 	done; \
 	[ -z "$$failed" ] || { echo "make build: failed:$$failed" >&2; exit 1; }
 

@@ -74,7 +74,6 @@ type Service struct {
 // Run returns nil after a shutdown requested through ctx, and an error
 // when a dependency cannot start or the consumer fails.
 func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error) {
-	log.Info("starting "+svc.Name, "config", s)
 	// Each started step pushes its stop; they run in reverse order when
 	// Run returns, whatever the reason.
 	var stops Stops

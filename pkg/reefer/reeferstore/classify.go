@@ -5,10 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
@@ -50,9 +48,8 @@ func classify(err error) error {
 	if errors.As(err, &pgErr) {
 		return classifySQLState(pgErr.Code, err)
 	}
-	var liteErr *gosqlite.Error
-	if errors.As(err, &liteErr) {
-		return classifySQLite(liteErr.Code(), err)
+	if code, ok := sqliteCode(err); ok {
+		return classifySQLite(code, err)
 	}
 	return failure.FromTransport(err)
 }
@@ -86,29 +83,6 @@ func classifySQLState(code string, err error) error {
 	case strings.HasPrefix(code, "28"): // invalid authorization specification, bad password
 		return failure.NewConfig("database-auth", err)
 	case strings.HasPrefix(code, "42"): // syntax error or access rule violation: schema mismatch, permission
-		return failure.NewConfig("database-schema", err)
-	}
-	return failure.NewTransient("database-error", err)
-}
-
-// classifySQLite maps an SQLite result code to a failure class. Extended
-// codes carry the primary code in their low byte.
-// Reference: https://www.sqlite.org/rescode.html
-func classifySQLite(code int, err error) error {
-	switch code & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return failure.NewTransient("database-busy", err)
-	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
-		sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_INTERRUPT:
-		return failure.NewTransient("database-unavailable", err)
-	case sqlite3.SQLITE_CONSTRAINT:
-		return failure.NewPermanent("database-constraint", err)
-	case sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_RANGE:
-		return failure.NewPermanent("database-data", err)
-	case sqlite3.SQLITE_ERROR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT,
-		sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_AUTH, sqlite3.SQLITE_PERM:
-		// A missing table, a read-only or broken file: the deployment's
-		// fault, the same for every order (see classifySQLState).
 		return failure.NewConfig("database-schema", err)
 	}
 	return failure.NewTransient("database-error", err)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
@@ -153,7 +152,10 @@ func open(ctx context.Context, d dialect, dsn, databaseURL string, log *slog.Log
 	case dialectPostgres:
 		dialector = postgres.Open(dsn)
 	case dialectSQLite:
-		dialector = sqlite.Open(dsn)
+		var err error
+		if dialector, err = sqliteDialector(dsn); err != nil {
+			return nil, fmt.Errorf("open %s database: %w", d, err)
+		}
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		// Writes here are single atomic statements or explicit

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,23 @@ func TestHelpConnectsNowhere(t *testing.T) {
 	for _, want := range []string{"RETRY_MAX_ATTEMPTS", "default 5", "DATABASE_URL", "MAX_DUE_AHEAD"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("--help does not list %s:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestTheProductionBuildLinksNoSQLite: make build uses the nosqlite tag,
+// and then no SQLite package is in the binary.
+func TestTheProductionBuildLinksNoSQLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped with -short")
+	}
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-tags", "nosqlite", "-deps", "github.com/reeferdlq/reefer-dlq/services/order-retry").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.Contains(pkg, "sqlite") {
+			t.Errorf("the production build links %s", pkg)
 		}
 	}
 }
