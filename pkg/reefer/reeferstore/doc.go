@@ -6,7 +6,9 @@
 //
 // Deployments and tests use Postgres. The local demo uses an embedded
 // SQLite file (github.com/glebarez/sqlite, pure Go, no cgo) so that it
-// needs nothing installed. [Open] picks the driver from DATABASE_URL.
+// needs nothing installed. [Open] picks the driver from DATABASE_URL. The
+// production binaries are built with the nosqlite tag (make build) and
+// link no SQLite driver: sqlite.go and nosqlite.go.
 // Both run the same migrations (written per dialect) and pass the same
 // test suite, which is what makes the demo a faithful picture of
 // production.

@@ -12,7 +12,7 @@
 //	(7) attempts used up, permanent failure or unreadable record:
 //	    publish to order-dead-letter with the error and its stack in the headers
 //
-// Steps (6) and (7) are package handoff, shared with reefer-manager, so a
+// Steps (6) and (7) are packages orders and handoff, shared with reefer-manager, so a
 // retried order goes through exactly the code of a new one.
 //
 // # Waiting without blocking

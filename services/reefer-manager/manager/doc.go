@@ -8,7 +8,7 @@
 //	(4) emit ContainerAllocated to orders
 //	(5) emit ContainerAssignedToOrder to containers
 //
-// Steps (2)-(5) are shared with order-retry through package handoff. When
+// Steps (2)-(5) are shared with order-retry through packages orders and handoff. When
 // they fail, the order is not retried here: it is handed to the retry
 // topic (transient failure) or the dead-letter topic (permanent failure,
 // undecodable record) and the service moves on, so a failing inventory
