@@ -84,6 +84,12 @@ func Run(t testing.TB, seed uint64, orders int) (*Campaign, error) {
 					stall.Violations = append(stall.Violations, fmt.Sprintf("group %s: %d records of its input still uncommitted %s after the faults stopped", g, lags[g], SettleTime))
 				}
 			}
+			if len(stall.Violations) > 0 {
+				// Before the stack goes: what every service waits for.
+				for _, name := range slices.Sorted(maps.Keys(c.Stack.Services)) {
+					c.Stack.Services[name].Dump()
+				}
+			}
 			for _, id := range open[:min(len(open), maxViolationsPerCheckLine)] {
 				stall.Violations = append(stall.Violations, fmt.Sprintf("order %s: not concluded %s after the faults stopped", id, SettleTime))
 			}

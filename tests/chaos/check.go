@@ -124,15 +124,38 @@ func Gather(ctx context.Context, src outcomes.Sources, withResolutions bool) (*E
 
 func position(h outcomes.Hop) string { return fmt.Sprintf("%d:%d", h.Partition, h.Offset) }
 
-// pending returns the order's dead letters that no one has dealt with yet.
+// pending returns the order's dead letters that no one has dealt with
+// yet. Copies of one dead letter (sameDeadLetter) count once: dealing
+// with one deals with all, as dlq does, and the first pending copy stands
+// for them.
 func (ev *Evidence) pending(o *outcomes.Order) []outcomes.Hop {
 	var out []outcomes.Hop
-	for _, h := range o.DeadLetters {
-		if _, done := ev.Resolutions[position(h)]; !done {
+	for i, h := range o.DeadLetters {
+		done := false
+		for j, c := range o.DeadLetters {
+			if _, resolved := ev.Resolutions[position(c)]; (j == i || sameDeadLetter(h, c)) && resolved {
+				done = true
+			}
+			if j < i && sameDeadLetter(h, c) {
+				done = true // counted with its first copy
+			}
+		}
+		if !done {
 			out = append(out, h)
 		}
 	}
 	return out
+}
+
+// sameDeadLetter reports whether two dead letters of one order are copies
+// of one: the same original record and redrive count, readable headers.
+// The pipeline writes a dead letter again when the process that wrote it
+// died before recording so (docs/contract.md); dlq resolves every copy
+// with one (deadletter.Letter.Identity).
+func sameDeadLetter(a, b outcomes.Hop) bool {
+	return a.HeaderErr == nil && b.HeaderErr == nil && a.Meta.OriginalTopic != "" &&
+		a.Meta.OriginalTopic == b.Meta.OriginalTopic && a.Meta.OriginalPartition == b.Meta.OriginalPartition &&
+		a.Meta.OriginalOffset == b.Meta.OriginalOffset && a.Meta.RedriveCount == b.Meta.RedriveCount
 }
 
 // Terminal lists the terminal states the order is in: "allocated C-1",
@@ -382,6 +405,9 @@ func (ev *Evidence) checkRedrive(ids []string) Result {
 			}
 			res.Checked++
 			for _, later := range o.DeadLetters {
+				if sameDeadLetter(h, later) {
+					continue // a copy of the redriven dead letter, resolved with it
+				}
 				if later.Partition == h.Partition && later.Offset > h.Offset && later.Meta.RedriveCount < r.RedriveCount {
 					res.Violations = append(res.Violations, fmt.Sprintf("order %s: dead letter %s was redriven to %s with redrive count %d, but its later dead letter %s (%s) carries %d",
 						id, position(h), r.Target.Topic, r.RedriveCount, position(later), reasonOf(later), later.Meta.RedriveCount))

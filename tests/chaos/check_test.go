@@ -41,6 +41,14 @@ func (e *evidence) deadLetter(id string, partition int, offset int64, reason ret
 	return e
 }
 
+// from names the original record of the order's last dead letter.
+func (e *evidence) from(id string, offset int64) *evidence {
+	o := e.order(id)
+	h := &o.DeadLetters[len(o.DeadLetters)-1]
+	h.Meta.OriginalTopic, h.Meta.OriginalPartition, h.Meta.OriginalOffset = Topics.Orders, 4, offset
+	return e
+}
+
 func (e *evidence) redriven(partition int, offset int64, count int) *evidence {
 	var r Resolution
 	r.DeadLetter.Partition, r.DeadLetter.Offset = partition, offset
@@ -93,6 +101,31 @@ func TestCheckerNamesEveryBrokenPromise(t *testing.T) {
 				e.deadLetter("O-1", 0, 7, retrymeta.MaxAttempts, 0).redriven(0, 7, 1).allocated("O-1", "C-1")
 			},
 			ids: []string{"O-1"},
+		},
+		{
+			name: "a copy of a redriven dead letter, written after the redrive: resolved with it",
+			build: func(e *evidence) {
+				e.deadLetter("O-1", 1, 2, retrymeta.MaxAttempts, 0).from("O-1", 96).redriven(1, 2, 1)
+				e.deadLetter("O-1", 1, 26, retrymeta.MaxAttempts, 0).from("O-1", 96).allocated("O-1", "C-1")
+			},
+			ids: []string{"O-1"},
+		},
+		{
+			name: "two pending copies of one dead letter: one terminal state",
+			build: func(e *evidence) {
+				e.deadLetter("O-1", 1, 2, retrymeta.MaxAttempts, 0).from("O-1", 96)
+				e.deadLetter("O-1", 2, 5, retrymeta.MaxAttempts, 0).from("O-1", 96)
+			},
+			ids: []string{"O-1"},
+		},
+		{
+			name: "dead letters of two generations are not copies",
+			build: func(e *evidence) {
+				e.deadLetter("O-1", 1, 2, retrymeta.MaxAttempts, 0).from("O-1", 96)
+				e.deadLetter("O-1", 1, 5, retrymeta.MaxAttempts, 1).from("O-1", 96)
+			},
+			ids:  []string{"O-1"},
+			want: map[string]string{CheckOneTerminalState: "order O-1: 2 terminal states: dead letter 1:2 (max-attempts) awaiting a person and dead letter 1:5"},
 		},
 		{
 			name: "a reefer given to two orders",

@@ -138,6 +138,18 @@ func (p *Process) Close() {
 	_ = p.Kill()
 }
 
+// Dump asks the Go runtime of the process for its goroutines (SIGQUIT:
+// it prints them to its log and exits) and does not restart it: what a
+// stalled service was waiting for, for the failure report.
+func (p *Process) Dump() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	if err := p.stop(syscall.SIGQUIT, 5*time.Second); err != nil {
+		_ = p.Kill()
+	}
+}
+
 // Running reports whether the process runs.
 func (p *Process) Running() bool {
 	p.mu.Lock()

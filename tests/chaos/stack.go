@@ -140,6 +140,7 @@ func StartStack(t testing.TB, cfg StackConfig) (*Stack, error) {
 		"DATABASE_URL":      s.Postgres.DSN(),
 		"INVENTORY_URL":     "http://" + s.Inventory.Addr,
 		"INVENTORY_TIMEOUT": "1s",
+		"RELEASE_INTERVAL":  "1s",
 		// Short retries (0.1, 0.2, 0.4, 0.8 s): the retry budget is shorter
 		// than most faults, so that max-attempts dead letters (and then
 		// redrives) happen in every campaign.

@@ -157,6 +157,7 @@ func startStack(ctx context.Context, cfg Config, tm timing) (_ *stack, err error
 		"REEFER_FLEET_SIZE":     strconv.Itoa(max(1000, 2*(3*cfg.Orders+cfg.Permanent))),
 		"INVENTORY_URL":         s.invURL,
 		"INVENTORY_TIMEOUT":     "2s",
+		"RELEASE_INTERVAL":      "1s",
 		"LOG_FORMAT":            "text",
 		"RETRY_MAX_ATTEMPTS":    strconv.Itoa(tm.maxAttempts),
 		"RETRY_BASE_DELAY":      tm.retryBase.String(),

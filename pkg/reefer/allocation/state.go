@@ -28,7 +28,8 @@ const (
 	// the order. Final: no transition leaves it.
 	StateAllocated State = "allocated"
 	// StateDeadLettered: a chain claimed the order's dead letter; the
-	// order holds no reefer.
+	// order holds no reefer (the one of its attempt, if any, waits for
+	// its release in the inventory: see Releaser).
 	StateDeadLettered State = "dead-lettered"
 	// StateReopened: an operator redrove the dead letter; the order holds
 	// no reefer and may be reserved again.
@@ -104,8 +105,9 @@ type ClaimResult struct {
 	Outcome ClaimOutcome
 	// ContainerID is the allocated reefer (ClaimAllocated).
 	ContainerID string
-	// Released is the reefer the order gave back (ClaimGranted), and
-	// Quarantined the one it took out of the pool instead.
+	// Released is the reefer the order gave up (ClaimGranted): pending
+	// release, back in the pool once the inventory released it (see
+	// Releaser). Quarantined is the one it took out of the pool instead.
 	Released    string
 	Quarantined string
 	// Claim is the claim the order holds (ClaimGranted): the one asked

@@ -263,6 +263,54 @@ func (c *Client) allocate(ctx context.Context, containerID, orderID string) erro
 	return nil
 }
 
+// Release makes the inventory forget that containerID carries orderID:
+// DELETE {base}/containers/{containerID}/allocation?orderID={orderID}.
+// The inventory releases a container only for the order that holds it,
+// so a release can never take a container from another order. It is the
+// compensation of Allocate: a reefer the database gives back to the pool
+// must first be free in the inventory too, or the next order it goes to
+// is refused with 409.
+//
+// A release is done when the inventory no longer holds the container for
+// the order: a 2xx, a 404 (no such container) and a 409 (another order
+// holds it) all mean so and return nil. Other errors are classified as
+// Allocate's, and go through the same circuit breaker.
+func (c *Client) Release(ctx context.Context, containerID, orderID string) error {
+	if containerID == "" || orderID == "" {
+		return failure.NewPermanent("invalid-request",
+			fmt.Errorf("inventory release: container id %q and order id %q must both be set", containerID, orderID))
+	}
+	_, err := c.breaker.Execute(func() (struct{}, error) {
+		return struct{}{}, c.release(ctx, containerID, orderID)
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		fe := failure.NewTransient(ReasonCircuitOpen, fmt.Errorf("inventory release %s from order %s: %w", containerID, orderID, err))
+		fe.RetryAfter = c.remainingOpen()
+		return fe
+	}
+	return err
+}
+
+func (c *Client) release(ctx context.Context, containerID, orderID string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	endpoint := c.base + "/containers/" + url.PathEscape(containerID) + "/allocation?orderID=" + url.QueryEscape(orderID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, endpoint, nil)
+	if err != nil {
+		return failure.NewPermanent("invalid-request", fmt.Errorf("inventory release: %w", err))
+	}
+	req.Header.Set("Accept", "application/json")
+	err = c.do(req)
+	if reason := failure.ReasonOf(err); reason == "http-404" || reason == "http-409" {
+		return nil // the inventory does not hold it for the order
+	}
+	if err != nil {
+		return fmt.Errorf("inventory DELETE %s (order %s): %w", req.URL.Path, orderID, err)
+	}
+	return nil
+}
+
 // Ping checks that the inventory answers GET {base}/healthz with 2xx. It
 // bypasses the circuit breaker: a health probe must neither be refused by
 // an open circuit nor move it.

@@ -41,6 +41,13 @@ type Processor struct {
 	// the Allocator's. nil disables the checks: every record is processed
 	// on its own (tests of the routing only).
 	Ledger Ledger
+	// Releaser gives the reefer of a dead-lettered attempt back to the
+	// pool, first releasing it in the inventory (see
+	// allocation.Releaser): at once after the dead letter, and before a
+	// redrive reopens the order. nil leaves every such reefer pending
+	// release, and a redriven order waiting for one (tests of the routing
+	// only).
+	Releaser Releaser
 	// ClaimLease is how long a dead-letter claim belongs to the delivery
 	// that made it. Another delivery of the same record (a rebalance
 	// re-reads records that still wait in this or another process) finds
@@ -56,6 +63,15 @@ type Processor struct {
 	mu      sync.Mutex
 	running map[string]chan struct{} // by record token; closed when done
 	owner   string
+}
+
+// Releaser releases reefers in the inventory and then in the database;
+// allocation.Releaser satisfies it.
+type Releaser interface {
+	// TryRelease releases one reefer, or leaves it to the next sweep.
+	TryRelease(ctx context.Context, r allocation.Reservation)
+	// ReleaseOrder releases every reefer pending release for the order.
+	ReleaseOrder(ctx context.Context, orderID string) error
 }
 
 // DefaultClaimLease is Processor.ClaimLease's default: above the
@@ -134,7 +150,15 @@ func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymet
 	}
 
 	if p.Ledger != nil && prev.RedriveCount > 0 {
-		if _, err := p.Ledger.Reopen(ctx, order.OrderID, prev.RedriveCount); err != nil {
+		pending, err := p.reopen(ctx, order.OrderID, prev.RedriveCount)
+		if pending {
+			// The inventory may still hold the order's earlier reefer and
+			// cannot release it now: an attempt that failed, retried later
+			// (after the inventory's Retry-After or the breaker's, which
+			// err carries).
+			return p.fail(ctx, in, prev, order.OrderID, err)
+		}
+		if err != nil {
 			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
 		}
 	}
@@ -158,6 +182,9 @@ func (p *Processor) Process(ctx context.Context, in kafka.Message, prev retrymet
 			return Decision{OrderID: order.OrderID}, fmt.Errorf("order %s: %w", order.OrderID, err)
 		}
 		if !won {
+			// The inventory has just recorded the reefer for an order
+			// another chain dead-lettered: release it there.
+			p.tryRelease(ctx, order.OrderID, res.ContainerID)
 			return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: order.OrderID, Concluded: allocation.StateDeadLettered}, nil
 		}
 	}
@@ -185,6 +212,7 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 		}
 		d.Released, d.Quarantined = got.Released, got.Quarantined
 		if got.Outcome == allocation.ClaimGranted {
+			p.tryRelease(ctx, orderID, got.Released)
 			return d, p.markWritten(ctx, in, orderID)
 		}
 		return d, nil
@@ -209,6 +237,7 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 			return Decision{Decision: handoff.Decision{Route: handoff.RouteSkipped}, OrderID: orderID, Concluded: allocation.StateDeadLettered}, nil
 		}
 	}
+	p.tryRelease(ctx, orderID, got.Released)
 	hd, err := plan.Write(ctx)
 	d := decided(hd, orderID)
 	d.Released, d.Quarantined = got.Released, got.Quarantined
@@ -216,6 +245,35 @@ func (p *Processor) fail(ctx context.Context, in kafka.Message, prev retrymeta.M
 		return d, err
 	}
 	return d, p.markWritten(ctx, in, orderID)
+}
+
+// reopen reopens a redriven order; when the reefer of its dead-lettered
+// attempt is still pending release, it releases it first and tries once
+// more. pending is true when the reefer could not be released: err is
+// then the failure to route, the release's own when it failed (with the
+// inventory's class and Retry-After), else one wrapping
+// allocation.ErrReleasePending.
+func (p *Processor) reopen(ctx context.Context, orderID string, generation int) (pending bool, err error) {
+	_, err = p.Ledger.Reopen(ctx, orderID, generation)
+	if !errors.Is(err, allocation.ErrReleasePending) {
+		return false, err
+	}
+	if p.Releaser == nil {
+		return true, err
+	}
+	if rerr := p.Releaser.ReleaseOrder(ctx, orderID); rerr != nil {
+		return true, fmt.Errorf("reopen order %s: its earlier reefer is not released in the inventory yet: %w", orderID, rerr)
+	}
+	_, err = p.Ledger.Reopen(ctx, orderID, generation)
+	return errors.Is(err, allocation.ErrReleasePending), err
+}
+
+// tryRelease gives a dead-lettered attempt's reefer back, or leaves it
+// pending release for the next sweep.
+func (p *Processor) tryRelease(ctx context.Context, orderID, containerID string) {
+	if p.Releaser != nil && containerID != "" {
+		p.Releaser.TryRelease(ctx, allocation.Reservation{OrderID: orderID, ContainerID: containerID})
+	}
 }
 
 // serialize waits until no other delivery of the record token names runs

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +37,22 @@ type pipeline struct {
 	mu sync.Mutex
 	// answer is what the inventory says for (container, order).
 	answer func(containerID, orderID string) error
+	// release is what it says to a release; nil: released.
+	release  func(containerID, orderID string) error
+	released []allocation.Reservation
+}
+
+// Release is the scripted inventory's release.
+func (pl *pipeline) Release(_ context.Context, containerID, orderID string) error {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.release != nil {
+		if err := pl.release(containerID, orderID); err != nil {
+			return err
+		}
+	}
+	pl.released = append(pl.released, allocation.Reservation{OrderID: orderID, ContainerID: containerID})
+	return nil
 }
 
 func newPipeline(t *testing.T, fleet int) *pipeline {
@@ -62,6 +80,7 @@ func newPipeline(t *testing.T, fleet int) *pipeline {
 		Allocator: allocation.Service{Store: store, Inventory: inv},
 		Router:    newRouter(pl.w),
 		Ledger:    store,
+		Releaser:  allocation.Releaser{Store: store, Inventory: pl, Log: slog.New(slog.DiscardHandler)},
 	}
 	return pl
 }
@@ -531,5 +550,138 @@ func TestAnotherProcessTakesAClaimOverOnlyAfterItsLease(t *testing.T) {
 	}
 	if n := len(pl.written()["order-dead-letter"]); n != 1 {
 		t.Errorf("%d dead letters, want 1", n)
+	}
+}
+
+// Found by the fault campaign (seed 3: the inventory held two containers
+// for one order). A reefer whose inventory call failed may still be
+// recorded there (a timeout after the inventory did it, a duplicate
+// chain's call that succeeded). The dead letter gives it back to the
+// pool only after the inventory released it; a redrive waits for that
+// release, so the order never gets a second reefer while the inventory
+// may hold the first.
+func TestAReeferGoesBackOnlyAfterTheInventoryReleasedIt(t *testing.T) {
+	pl := newPipeline(t, 3)
+	inventoryDown := failure.NewTransient("circuit-open", errors.New("circuit breaker is open"))
+	inventoryDown.RetryAfter = 30 * time.Second
+	pl.inventory(func(string, string) error { return refused })
+	pl.mu.Lock()
+	pl.release = func(string, string) error { return inventoryDown }
+	pl.mu.Unlock()
+
+	d, err := pl.p.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{})
+	if err != nil || d.Route != handoff.RouteDeadLetter || d.Released != "C-0001" {
+		t.Fatalf("Process = %+v, %v; want a dead letter releasing C-0001", d, err)
+	}
+	if r, _ := pl.store.Reefer(t.Context(), "C-0001"); r.Status != reeferstore.StatusAllocated || r.OrderID != "O-1" {
+		t.Errorf("C-0001 = %+v while the inventory cannot release it, want held for O-1", r)
+	}
+
+	// The redrive while the inventory still cannot release: a retry, not
+	// a second reefer.
+	pl.inventory(func(string, string) error { return nil })
+	redriven := redrivenRecord(t, pl.last(t, "order-dead-letter"), "order-retries", 100)
+	prev, err := retrymeta.ParseRetry(redriven.Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err = pl.p.Process(t.Context(), redriven, prev)
+	if err != nil || d.Route != handoff.RouteRetry || failure.ReasonOf(d.Err) != "circuit-open" || !strings.Contains(d.Err.Error(), "earlier reefer is not released") {
+		t.Fatalf("redrive before the release = %+v, %v; want a retry, for the release's failure", d, err)
+	}
+	// The release's Retry-After paces the retry: an open breaker does not
+	// burn the redriven order's attempts in a few quick retries.
+	if d.Delay < 30*time.Second {
+		t.Errorf("retry delay %s, want at least the release's Retry-After (30s)", d.Delay)
+	}
+	retry := pl.last(t, "order-retries")
+	if got, _ := retrymeta.Get(retry.Headers, retrymeta.HeaderRedriveCount); got != "1" {
+		t.Errorf("x-dlq-redrive-count of the retry = %q, want 1", got)
+	}
+
+	// The inventory answers again: the next attempt releases C-0001
+	// there, then reopens and allocates.
+	pl.mu.Lock()
+	pl.release = nil
+	pl.mu.Unlock()
+	prev, err = retrymeta.ParseRetry(retry.Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry.Offset = 101
+	d, err = pl.p.Process(t.Context(), retry, prev)
+	if err != nil || d.Route != handoff.RouteAllocated {
+		t.Fatalf("retry after the inventory came back = %+v, %v; want allocated", d, err)
+	}
+	pl.mu.Lock()
+	released := slices.Clone(pl.released)
+	pl.mu.Unlock()
+	if want := []allocation.Reservation{{OrderID: "O-1", ContainerID: "C-0001"}}; !slices.Equal(released, want) {
+		t.Errorf("inventory releases = %v, want %v", released, want)
+	}
+	if held, err := pl.store.HeldByUnallocated(t.Context()); err != nil || len(held) != 0 {
+		t.Errorf("HeldByUnallocated = %v, %v; want none", held, err)
+	}
+}
+
+// A chain whose inventory call succeeded after another chain
+// dead-lettered the order (its mark is lost) releases that reefer in the
+// inventory: the inventory recorded it for an order that holds nothing.
+func TestALostMarkReleasesTheReeferInTheInventory(t *testing.T) {
+	pl := newPipeline(t, 3)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	pl.inventory(func(string, string) error {
+		close(entered)
+		<-proceed // the call is in flight while the other chain concludes
+		return nil
+	})
+	slow := make(chan error, 1)
+	go func() {
+		_, err := pl.p.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{})
+		slow <- err
+	}()
+	<-entered
+	last, meta := retryRecord(t, "O-1", pl.p.Router.MaxAttempts-1, 7)
+	pl.mu.Lock()
+	pl.answer = func(string, string) error { return unavailable }
+	pl.mu.Unlock()
+	if d, err := pl.p.Process(t.Context(), last, meta); err != nil || d.Route != handoff.RouteDeadLetter {
+		t.Fatalf("other chain's last attempt = %+v, %v; want a dead letter", d, err)
+	}
+	close(proceed)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	pl.mu.Lock()
+	released := slices.Clone(pl.released)
+	pl.mu.Unlock()
+	// Released twice: after the dead letter, and after the lost mark (the
+	// inventory recorded it in between).
+	if want := (allocation.Reservation{OrderID: "O-1", ContainerID: "C-0001"}); len(released) != 2 || released[1] != want {
+		t.Errorf("inventory releases = %v, want two of %v", released, want)
+	}
+	if r, _ := pl.store.Reefer(t.Context(), "C-0001"); r.Status != reeferstore.StatusFree {
+		t.Errorf("C-0001 = %+v, want free", r)
+	}
+}
+
+// An inventory that refuses a release for good (the demo's refused
+// orders: every call about them answers 422) leaves the reefer's state
+// unknown: quarantined for a person, not retried by every sweep.
+func TestAReleaseTheInventoryRefusesQuarantinesTheReefer(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return refused })
+	pl.mu.Lock()
+	pl.release = func(string, string) error { return refused }
+	pl.mu.Unlock()
+	if d, err := pl.p.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{}); err != nil || d.Route != handoff.RouteDeadLetter {
+		t.Fatalf("Process = %+v, %v; want a dead letter", d, err)
+	}
+	r, err := pl.store.Reefer(t.Context(), "C-0001")
+	if err != nil || r.Status != reeferstore.StatusQuarantined || !strings.Contains(r.QuarantineReason, "refused to release it from order O-1") {
+		t.Errorf("C-0001 = %+v, %v; want quarantined, the inventory's refusal as the reason", r, err)
+	}
+	if p, err := pl.store.PendingReleases(t.Context(), "", 10); err != nil || len(p) != 0 {
+		t.Errorf("PendingReleases = %v, %v; want none", p, err)
 	}
 }

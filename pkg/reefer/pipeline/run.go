@@ -65,7 +65,8 @@ type Service struct {
 
 // Run starts one stage of the order pipeline and blocks until ctx ends,
 // then shuts it down. It starts, in this order: the reefer store (open,
-// migrate, seed) and its batchers, the inventory client, the Kafka
+// migrate, seed) and its batchers, the inventory client and the releaser
+// of dead-lettered reefers, the Kafka
 // writers, the reader of svc.Topic and its lag collector, the ops server,
 // and the consumer loop. Shutdown runs in reverse: the consumer stops
 // fetching, drains the running records and commits what finished; then
@@ -126,6 +127,25 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	if svc.Inventory != nil {
 		inv = svc.Inventory(inv)
 	}
+	// The reefers of dead-lettered attempts go back to the pool only once
+	// the inventory released them; those it could not release at once
+	// are swept every RELEASE_INTERVAL.
+	releaser := allocation.Releaser{Store: store, Inventory: client, Log: log.With("component", "releaser")}
+	releaseCtx, stopReleases := context.WithCancel(ctx)
+	releasesDone := make(chan struct{})
+	go func() {
+		defer close(releasesDone)
+		releaser.Run(releaseCtx, s.ReleaseInterval, s.InventoryTimeout*4)
+	}()
+	stops.Push("releaser", func(ctx context.Context) error {
+		stopReleases()
+		select {
+		case <-releasesDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
 
 	// The outcomes: one writer for the orders, containers and retry
 	// topics, one for the dead letters (whose topic takes larger records),
@@ -186,6 +206,7 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 		// of two chains of one order only one concludes it (see
 		// orders.Ledger).
 		Ledger:         ledger,
+		Releaser:       releaser,
 		SkipOtherTypes: svc.SkipOtherTypes,
 	}
 	if err := p.Router.Validate(); err != nil {

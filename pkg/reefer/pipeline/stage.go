@@ -41,6 +41,10 @@ type Stage struct {
 	InventoryURL string `env:"INVENTORY_URL" envDefault:"http://localhost:8081"`
 	// InventoryTimeout bounds every inventory call.
 	InventoryTimeout time.Duration `env:"INVENTORY_TIMEOUT" envDefault:"2s"`
+	// ReleaseInterval is how often the reefers of dead-lettered attempts
+	// that the inventory could not release at once are tried again
+	// (allocation.Releaser.Run).
+	ReleaseInterval time.Duration `env:"RELEASE_INTERVAL" envDefault:"10s"`
 
 	LogLevel  slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"LOG_FORMAT" envDefault:"json"`
@@ -112,6 +116,9 @@ func (s Stage) Validate() error {
 	}
 	if u, err := url.Parse(s.InventoryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("INVENTORY_URL %q: want an absolute http(s) URL such as http://localhost:8081", s.InventoryURL)
+	}
+	if s.ReleaseInterval <= 0 {
+		add("RELEASE_INTERVAL=%s: want a positive duration such as 10s", s.ReleaseInterval)
 	}
 	if s.InventoryTimeout <= 0 {
 		add("INVENTORY_TIMEOUT=%s: want a positive duration such as 2s", s.InventoryTimeout)

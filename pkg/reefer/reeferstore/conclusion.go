@@ -2,6 +2,7 @@ package reeferstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,17 +20,15 @@ import (
 //
 //	reserve        (none|reopened) -> reserved      Allocate, AllocateBatch (allocate.go)
 //	mark allocated reserved -> allocated            MarkAllocatedBatch
-//	claim          (none|reopened|reserved) -> dead-lettered, reefer released or quarantined   DeadLetter
-//	reopen         dead-lettered -> reopened        Reopen (a redrive with a higher count)
+//	claim          (none|reopened|reserved) -> dead-lettered, reefer pending release or quarantined   DeadLetter
+//	reopen         dead-lettered -> reopened        Reopen (a redrive with a higher count, nothing pending release)
+//	release        reefer pending release -> free   FinishRelease, after the inventory released it
 //
 // So two chains of one order cannot both conclude: the first
 // compare-and-set wins and the other sees the winner's state.
 
 // Reservation names an order and the reefer a chain reserved for it.
-type Reservation struct {
-	OrderID     string
-	ContainerID string
-}
+type Reservation = allocation.Reservation
 
 // MarkAllocated moves a reserved order to allocated, if it still holds
 // containerID; see MarkAllocatedBatch.
@@ -82,8 +81,7 @@ func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservati
 	for i, r := range reservations {
 		won[i] = isMarked[r.OrderID]
 		if !won[i] {
-			reason := fmt.Sprintf("the inventory recorded it for order %s, which was dead-lettered meanwhile", r.OrderID)
-			if err := s.quarantine(s.db.WithContext(ctx), r.ContainerID, reason, "free"); err != nil {
+			if err := s.holdForRelease(ctx, r); err != nil {
 				return nil, fmt.Errorf("mark order %s allocated: %w", r.OrderID, classify(err))
 			}
 		}
@@ -91,13 +89,70 @@ func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservati
 	return won, nil
 }
 
+// holdForRelease handles a lost mark: the inventory has just recorded r's
+// reefer for r's order, which another chain dead-lettered meanwhile (its
+// claim left the reefer pending release, or a release already freed it).
+// A free reefer is held for the order again, pending its release (see
+// allocation.Releaser), unless the order holds another reefer (a redrive
+// reserved one): then it is quarantined, as the inventory gives it to no
+// one else until a person releases it there.
+func (s *Store) holdForRelease(ctx context.Context, r Reservation) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The order's row lock orders this against Reopen: either the
+		// order is still dead-lettered here and Reopen then finds the
+		// reefer pending release, or it is reopened and the reefer is
+		// quarantined.
+		var states []string
+		if err := tx.Raw(`SELECT state FROM order_states WHERE order_id = ?`+s.forUpdate(), r.OrderID).Scan(&states).Error; err != nil {
+			return err
+		}
+		if len(states) == 1 && states[0] == string(allocation.StateDeadLettered) {
+			res := tx.Exec(`UPDATE reefers SET status = 'allocated', order_id = ?, updated_at = ?
+				WHERE container_id = ? AND status = 'free'
+					AND NOT EXISTS (SELECT 1 FROM reefers held WHERE held.order_id = ?)`,
+				r.OrderID, s.now(), r.ContainerID, r.OrderID)
+			if res.Error != nil || res.RowsAffected == 1 {
+				return res.Error
+			}
+		}
+		reason := fmt.Sprintf("the inventory recorded it for order %s, which was dead-lettered meanwhile", r.OrderID)
+		return s.quarantine(tx, r.ContainerID, reason, "free")
+	})
+}
+
+// QuarantinePending takes r's reefer out of the pool with reason, if it
+// is still pending release for r's order (the inventory refused to
+// release it). quarantined is false when nothing changed.
+func (s *Store) QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?, updated_at = ?
+		WHERE container_id = ? AND order_id = ? AND status = 'allocated'
+			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = ?
+				AND o.state IN ('reserved', 'allocated') AND o.container_id = ?)`,
+		reason, s.now(), r.ContainerID, r.OrderID, r.OrderID, r.ContainerID)
+	if res.Error != nil {
+		return false, fmt.Errorf("quarantine reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// forUpdate is the row lock clause of a SELECT in a transaction: SQLite's
+// immediate transaction already holds the database's write lock.
+func (s *Store) forUpdate() string {
+	if s.dialect == dialectPostgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // DeadLetter claims the order's dead letter for claim (compare-and-set in
-// one transaction, with the release of its reefer):
+// one transaction, with its reefer):
 //
 //   - a new, reopened or reserved order becomes dead-lettered, unless the
 //     claim's generation is older than the order's (a chain from before
-//     the last redrive: ClaimStale). Its reefer, if it held one, goes back
-//     to the pool, or is quarantined when it is claim.Quarantine;
+//     the last redrive: ClaimStale); so does a dead-lettered order of an
+//     older generation. Its reefer, if it held one, stays held pending
+//     release (Released: the inventory may hold it for the order; see
+//     allocation.Releaser), or is quarantined when it is claim.Quarantine;
 //   - an order dead-lettered by the same token stays so (ClaimGranted
 //     again, Repeated, with the first claim's failure, time and Written
 //     mark): the record is delivered again, after a crash or a
@@ -127,13 +182,8 @@ func (s *Store) DeadLetter(ctx context.Context, orderID string, claim allocation
 }
 
 func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
-	lock := ""
-	if s.dialect == dialectPostgres {
-		// SQLite's immediate transaction already holds the write lock.
-		lock = " FOR UPDATE"
-	}
 	var rows []orderRow
-	if err := tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+lock, orderID).Scan(&rows).Error; err != nil {
+	if err := tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID).Scan(&rows).Error; err != nil {
 		return allocation.ClaimResult{}, err
 	}
 	now := s.now()
@@ -152,9 +202,13 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 		return allocation.ClaimResult{Outcome: allocation.ClaimAllocated, ContainerID: o.ContainerID}, nil
 	case o.State == allocation.StateDeadLettered && o.Claim.Token == claim.Token:
 		return allocation.ClaimResult{Outcome: allocation.ClaimGranted, Claim: o.Claim, Repeated: true}, nil
-	case o.State == allocation.StateDeadLettered, claim.Generation < o.Generation:
+	case claim.Generation < o.Generation, o.State == allocation.StateDeadLettered && claim.Generation == o.Generation:
 		return allocation.ClaimResult{Outcome: allocation.ClaimStale}, nil
 	}
+	// Granted. A dead-lettered order of an older generation is claimed
+	// again too: a redrive's chain that could not reopen it (its earlier
+	// reefer was still pending release) and ran out of attempts; the
+	// dead letter it writes replaces the one the redrive resolved.
 	res := tx.Exec(`UPDATE order_states SET state = 'dead-lettered', container_id = NULL, quantity = NULL,
 			dead_letter_written = FALSE, generation = ?, claim_token = ?, claim_owner = ?, error_class = ?, error_reason = ?, error_message = ?,
 			version = version + 1, updated_at = ?
@@ -176,9 +230,50 @@ func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) 
 		granted.Quarantined = o.ContainerID
 		return granted, s.quarantine(tx, o.ContainerID, reason, "allocated")
 	}
+	// The reefer stays held by the order, pending its release: the
+	// inventory may have recorded it (see allocation.Releaser).
 	granted.Released = o.ContainerID
-	return granted, tx.Exec(`UPDATE reefers SET status = 'free', order_id = NULL, updated_at = ? WHERE container_id = ?`,
-		now, o.ContainerID).Error
+	return granted, nil
+}
+
+// PendingReleases returns up to limit reefers held by an order that does
+// not hold them any more (dead-lettered, or reserved with another
+// reefer): each waits for allocation.Releaser to release it in the
+// inventory and then FinishRelease. orderID "" means any order.
+func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) ([]Reservation, error) {
+	var rows []struct {
+		OrderID     string `gorm:"column:order_id"`
+		ContainerID string `gorm:"column:container_id"`
+	}
+	err := s.db.WithContext(ctx).Raw(`SELECT r.order_id, r.container_id FROM reefers r
+		WHERE r.status = 'allocated' AND (? = '' OR r.order_id = ?)
+			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = r.order_id
+				AND o.state IN ('reserved', 'allocated') AND o.container_id = r.container_id)
+		ORDER BY r.updated_at, r.container_id LIMIT ?`, orderID, orderID, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("read reefers pending release: %w", classify(err))
+	}
+	out := make([]Reservation, len(rows))
+	for i, r := range rows {
+		out[i] = Reservation{OrderID: r.OrderID, ContainerID: r.ContainerID}
+	}
+	return out, nil
+}
+
+// FinishRelease gives r's reefer back to the pool once the inventory has
+// released it, if it is still pending release for r's order (compare-
+// and-set: a reefer the order holds again, reserved, stays). freed is
+// false when nothing changed.
+func (s *Store) FinishRelease(ctx context.Context, r Reservation) (freed bool, err error) {
+	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'free', order_id = NULL, updated_at = ?
+		WHERE container_id = ? AND order_id = ? AND status = 'allocated'
+			AND NOT EXISTS (SELECT 1 FROM order_states o WHERE o.order_id = ?
+				AND o.state IN ('reserved', 'allocated') AND o.container_id = ?)`,
+		s.now(), r.ContainerID, r.OrderID, r.OrderID, r.ContainerID)
+	if res.Error != nil {
+		return false, fmt.Errorf("free reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
+	}
+	return res.RowsAffected == 1, nil
 }
 
 // MarkDeadLetterWritten records that the dead letter the order's claim
@@ -206,17 +301,42 @@ func (s *Store) quarantine(db *gorm.DB, containerID, reason, from string) error 
 // redrive's chain may then reserve a reefer and conclude the order again.
 // A lower or equal generation changes nothing (a stale or duplicate chain
 // of a redrive already run). reopened reports whether this call reopened
-// it.
+// it. While the order still holds the reefer of its dead-lettered attempt
+// (pending its inventory release) the error wraps
+// allocation.ErrReleasePending: reopened then, it would reserve a second
+// reefer while the inventory may hold the first for it.
 func (s *Store) Reopen(ctx context.Context, orderID string, generation int) (reopened bool, err error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE order_states SET state = 'reopened', generation = ?,
-			dead_letter_written = FALSE, claim_token = NULL, claim_owner = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,
-			version = version + 1, updated_at = ?
-		WHERE order_id = ? AND state = 'dead-lettered' AND generation < ?`,
-		generation, s.now(), orderID, generation)
-	if res.Error != nil {
-		return false, fmt.Errorf("reopen order %s: %w", orderID, classify(res.Error))
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The order's row lock orders this against holdForRelease.
+		var rows []orderRow
+		if err := tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID).Scan(&rows).Error; err != nil {
+			return err
+		}
+		if len(rows) == 0 || rows[0].State != string(allocation.StateDeadLettered) || rows[0].Generation >= generation {
+			return nil
+		}
+		var held []string
+		if err := tx.Raw(`SELECT container_id FROM reefers WHERE order_id = ?`, orderID).Scan(&held).Error; err != nil {
+			return err
+		}
+		if len(held) > 0 {
+			return fmt.Errorf("reefer %s: %w", held[0], allocation.ErrReleasePending)
+		}
+		res := tx.Exec(`UPDATE order_states SET state = 'reopened', generation = ?,
+				dead_letter_written = FALSE, claim_token = NULL, claim_owner = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,
+				version = version + 1, updated_at = ?
+			WHERE order_id = ? AND version = ?`,
+			generation, s.now(), orderID, rows[0].Version)
+		reopened = res.RowsAffected == 1
+		return res.Error
+	})
+	if errors.Is(err, allocation.ErrReleasePending) {
+		return false, fmt.Errorf("reopen order %s: %w", orderID, err)
 	}
-	return res.RowsAffected == 1, nil
+	if err != nil {
+		return false, fmt.Errorf("reopen order %s: %w", orderID, classify(err))
+	}
+	return reopened, nil
 }
 
 // Order returns the order's row; ok is false when the order has none
@@ -245,9 +365,10 @@ func (s *Store) Quarantined(ctx context.Context) ([]Reefer, error) {
 	return out, nil
 }
 
-// HeldByUnallocated returns the reefers held by orders that are neither
-// reserved nor allocated: always none, by the schema's CHECK; the demo
-// and the tests read it to show so.
+// HeldByUnallocated returns the reefers held by orders that do not hold
+// them (neither reserved nor allocated with them): the reefers pending
+// release. Once the inventory answers and the Releaser swept, none; the
+// demo and the tests read it to show so.
 func (s *Store) HeldByUnallocated(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.db.WithContext(ctx).Raw(`SELECT r.container_id FROM reefers r

@@ -35,17 +35,25 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 		}
 		wantState(t, s, "O-1", allocation.StateAllocated, c1)
 
-		// reserve -> dead-lettered releases the reefer; the next order gets it.
+		// reserve -> dead-lettered leaves the reefer pending its inventory
+		// release; once released, the next order gets it.
 		c2 := mustAllocate(t, s, "O-2", 5)
 		res = mustClaim(t, s, "O-2", claim("retries/0@2", 0))
 		if res.Outcome != allocation.ClaimGranted || res.Released != c2 {
 			t.Errorf("claim of a reserved order = %+v, want granted, %s released", res, c2)
 		}
 		wantState(t, s, "O-2", allocation.StateDeadLettered, "")
+		if r := reeferOf(t, s, c2); r.Status != reeferstore.StatusAllocated || r.OrderID != "O-2" {
+			t.Errorf("reefer %s of the dead-lettered order = %+v, want held for O-2 until the inventory releases it", c2, r)
+		}
+		if got := mustAllocate(t, s, "O-3", 5); got == c2 {
+			t.Errorf("next order got %s, still pending release", got)
+		}
+		finishReleases(t, s, allocation.Reservation{OrderID: "O-2", ContainerID: c2})
 		if r := reeferOf(t, s, c2); r.Status != reeferstore.StatusFree || r.OrderID != "" {
 			t.Errorf("released reefer %s = %+v, want free", c2, r)
 		}
-		if got := mustAllocate(t, s, "O-3", 5); got != c2 {
+		if got := mustAllocate(t, s, "O-3b", 5); got != c2 {
 			t.Errorf("next order got %s, want the released %s", got, c2)
 		}
 
@@ -98,6 +106,23 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 		if res := mustClaim(t, s, "O-2", claim("orders/0@7", 1)); res.Outcome != allocation.ClaimGranted || res.Released != c2b || res.Claim.Written {
 			t.Errorf("claim of generation 1 = %+v, want granted, %s released, its dead letter not yet written", res, c2b)
 		}
+
+		// A redrive (generation 2) waits for that reefer's release: the
+		// inventory may hold it for the order. Its chain, out of attempts
+		// before the release, claims the dead letter again.
+		if ok, err := s.Reopen(ctx, "O-2", 2); ok || !errors.Is(err, allocation.ErrReleasePending) || failure.ClassOf(err) != failure.Transient {
+			t.Errorf("Reopen with %s pending release = %t, %v; want a transient ErrReleasePending", c2b, ok, err)
+		}
+		if res := mustClaim(t, s, "O-2", claim("retries/0@8", 2)); res.Outcome != allocation.ClaimGranted || res.Released != "" {
+			t.Errorf("claim of generation 2 on the dead-lettered order = %+v, want granted, nothing more to release", res)
+		}
+		if o, _, err := s.Order(ctx, "O-2"); err != nil || o.Generation != 2 || o.Claim.Token != "retries/0@8" {
+			t.Errorf("order after the generation-2 claim = %+v, %v", o, err)
+		}
+		finishReleases(t, s, allocation.Reservation{OrderID: "O-2", ContainerID: c2b})
+		if ok, err := s.Reopen(ctx, "O-2", 3); err != nil || !ok {
+			t.Errorf("Reopen after the release = %t, %v; want reopened", ok, err)
+		}
 		checkNoReeferHeldByUnallocated(t, s)
 	})
 
@@ -120,6 +145,9 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 		if err != nil || len(q) != 1 || q[0].ContainerID != refused {
 			t.Errorf("Quarantined = %+v, %v; want [%s]", q, err, refused)
 		}
+		if p, err := s.PendingReleases(ctx, "", 10); err != nil || len(p) != 0 {
+			t.Errorf("PendingReleases = %v, %v; want none (the inventory holds the quarantined reefer for another order)", p, err)
+		}
 		if ok, err := s.Reopen(ctx, "O-409", 1); err != nil || !ok {
 			t.Fatalf("Reopen: %t, %v", ok, err)
 		}
@@ -131,19 +159,52 @@ func runStateSuite(t *testing.T, ready func(t *testing.T, fleet int) (*reefersto
 		}
 	})
 
-	t.Run("a mark lost to a dead letter quarantines the reefer the inventory recorded", func(t *testing.T) {
+	t.Run("a mark lost to a dead letter leaves the reefer pending its inventory release", func(t *testing.T) {
 		t.Parallel()
 		s, _ := ready(t, 10)
-		c := mustAllocate(t, s, "O-lost", 5)
-		mustClaim(t, s, "O-lost", claim("retries/0@1", 0))
-		won, err := s.MarkAllocated(t.Context(), "O-lost", c)
-		if err != nil || won {
-			t.Fatalf("MarkAllocated after the claim = %t, %v; want lost", won, err)
+		ctx := t.Context()
+		lost := func(id string) string {
+			c := mustAllocate(t, s, id, 5)
+			mustClaim(t, s, id, claim("retries/0@"+id, 0))
+			return c
 		}
-		if r := reeferOf(t, s, c); r.Status != reeferstore.StatusQuarantined {
-			t.Errorf("reefer %s = %+v, want quarantined: the inventory holds it for O-lost", c, r)
+		mark := func(id, c string) {
+			t.Helper()
+			if won, err := s.MarkAllocated(ctx, id, c); err != nil || won {
+				t.Fatalf("MarkAllocated(%s) after the claim = %t, %v; want lost", id, won, err)
+			}
+		}
+		// The claim left it pending; the late mark changes nothing.
+		c := lost("O-lost")
+		mark("O-lost", c)
+		if p, err := s.PendingReleases(ctx, "O-lost", 10); err != nil || len(p) != 1 || p[0].ContainerID != c {
+			t.Errorf("PendingReleases(O-lost) = %v, %v; want [%s]", p, err, c)
 		}
 		wantState(t, s, "O-lost", allocation.StateDeadLettered, "")
+
+		// Released already when the inventory recorded it again: held
+		// for the order again, pending another release.
+		c = lost("O-late")
+		finishReleases(t, s, allocation.Reservation{OrderID: "O-late", ContainerID: c})
+		mark("O-late", c)
+		if r := reeferOf(t, s, c); r.Status != reeferstore.StatusAllocated || r.OrderID != "O-late" {
+			t.Errorf("reefer %s = %+v, want held for O-late again, pending release", c, r)
+		}
+
+		// Released, and the order redriven meanwhile: no order may hold
+		// it twice, and the inventory gives it to no one: quarantined.
+		c = lost("O-redriven")
+		finishReleases(t, s, allocation.Reservation{OrderID: "O-redriven", ContainerID: c})
+		if ok, err := s.Reopen(ctx, "O-redriven", 1); err != nil || !ok {
+			t.Fatalf("Reopen = %t, %v", ok, err)
+		}
+		mark("O-redriven", c)
+		if r := reeferOf(t, s, c); r.Status != reeferstore.StatusQuarantined {
+			t.Errorf("reefer %s = %+v, want quarantined", c, r)
+		}
+		if got := mustAllocate(t, s, "O-redriven", 5); got == c {
+			t.Errorf("the redriven order got the quarantined %s", got)
+		}
 	})
 
 	// Two chains of one order at the same instant, many times: the
@@ -275,8 +336,34 @@ func wantState(t *testing.T, s *reeferstore.Store, orderID string, state allocat
 	}
 }
 
+// finishReleases plays the Releaser once the inventory released want:
+// exactly those reefers are pending release, and each is freed.
+func finishReleases(t *testing.T, s *reeferstore.Store, want ...allocation.Reservation) {
+	t.Helper()
+	for _, r := range want {
+		p, err := s.PendingReleases(t.Context(), r.OrderID, 10)
+		if err != nil || len(p) != 1 || p[0] != r {
+			t.Fatalf("PendingReleases(%s) = %v, %v; want [%v]", r.OrderID, p, err, r)
+		}
+		if freed, err := s.FinishRelease(t.Context(), r); err != nil || !freed {
+			t.Fatalf("FinishRelease(%v) = %t, %v; want freed", r, freed, err)
+		}
+		if freed, err := s.FinishRelease(t.Context(), r); err != nil || freed {
+			t.Errorf("FinishRelease(%v) again = %t, %v; want nothing to free", r, freed, err)
+		}
+	}
+}
+
+// checkNoReeferHeldByUnallocated finishes every pending release (as the
+// Releaser does once the inventory answers), then checks that no reefer is
+// held by an order that does not hold it.
 func checkNoReeferHeldByUnallocated(t *testing.T, s *reeferstore.Store) {
 	t.Helper()
+	pending, err := s.PendingReleases(t.Context(), "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishReleases(t, s, pending...)
 	held, err := s.HeldByUnallocated(t.Context())
 	if err != nil {
 		t.Fatal(err)

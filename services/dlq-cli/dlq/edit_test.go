@@ -83,6 +83,7 @@ func TestEditRedrivesACorrectedCopyAndResolvesTheOriginal(t *testing.T) {
 				By:           "alice",
 				Target:       &kafkalog.Coord{Topic: retryTopic, Partition: got[0].Partition, Offset: got[0].Offset},
 				RedriveCount: 1,
+				Identity:     `"O-1002" orders/4@101 redrive 0`,
 			}
 			if diff := cmp.Diff(want, res); diff != "" {
 				t.Errorf("resolution (-want +got):\n%s", diff)

@@ -124,6 +124,7 @@ prints what would move and changes nothing.`,
 		if err != nil {
 			return err
 		}
+		items = firstCopies(items)
 		if len(items) == 0 {
 			return errNoMatch
 		}
@@ -151,6 +152,22 @@ prints what would move and changes nothing.`,
 		return a.runRedrive(ctx, s, e, gate, letters(items), out)
 	}
 	return cmd
+}
+
+// firstCopies keeps the first copy of each dead letter (by
+// deadletter.Letter.Identity): the redrive's resolution entry resolves the
+// other copies too.
+func firstCopies(items []render.Item) []render.Item {
+	seen := make(map[string]bool, len(items))
+	return slices.DeleteFunc(items, func(it render.Item) bool {
+		id := it.Letter.Identity()
+		if id == "" {
+			return false
+		}
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
 }
 
 // plan says what the engine would do with each item.
@@ -189,7 +206,7 @@ func (a *app) runRedrive(ctx context.Context, s *session, e *redrive.Engine, gat
 		if err := s.store.Refresh(ctx, s.state); err != nil {
 			return err
 		}
-		ls = slices.DeleteFunc(ls, func(l deadletter.Letter) bool { return s.state.Resolved(l.Position()) })
+		ls = slices.DeleteFunc(ls, func(l deadletter.Letter) bool { return s.state.ResolvedLetter(l) })
 		e.Continue = func() error {
 			if !gate.Healthy() {
 				return fmt.Errorf("%s turned unhealthy (%v)", gate.URL(), gate.LastError())

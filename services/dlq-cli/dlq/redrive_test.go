@@ -85,6 +85,7 @@ func TestRedriveToRetryResetsAttemptsAndKeepsKeyAndValue(t *testing.T) {
 		By:           "alice",
 		Target:       &kafkalog.Coord{Topic: retryTopic, Partition: cp.Partition, Offset: cp.Offset},
 		RedriveCount: 2,
+		Identity:     `"O-1003" orders/4@105 redrive 1`,
 	}
 	if diff := cmp.Diff(wantRes, res); diff != "" {
 		t.Errorf("resolution entry (-want +got):\n%s", diff)
@@ -482,5 +483,39 @@ func (c *cluster) whenRecords(topic string, n int, fn func()) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The pipeline writes a dead letter again when the process that wrote it
+// died before recording so (docs/contract.md), so a letter can have
+// copies, even one written after the first was redriven. A redrive of one
+// copy resolves them all: a person sees, and redrives, the dead letter
+// once.
+func TestARedriveResolvesEveryCopyOfTheDeadLetter(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	dup := letter{partition: 0, orderID: "O-dup", reason: retrymeta.MaxAttempts, class: failure.Transient, attempts: 5, message: "http-503"}
+	c.seed(dup, letter{partition: 0, orderID: "O-other", reason: retrymeta.MaxAttempts, class: failure.Transient, attempts: 5, message: "http-503"})
+	dup.partition = 1
+	c.seed(dup)
+	if got, r := c.listPositions("--status", "pending", "--order-id", "O-dup"); len(got) != 2 {
+		t.Fatalf("pending copies before the redrive = %v (%s), want 2", got, r)
+	}
+
+	if r := c.run("redrive", "--order-id", "O-dup", "--yes"); r.code != dlq.ExitOK || !strings.Contains(r.stdout, "redriven 1 of 1") {
+		t.Fatalf("redrive: %s", r)
+	}
+	if n := len(c.records(retryTopic)); n != 1 {
+		t.Errorf("%d records redriven for two copies of one dead letter, want 1", n)
+	}
+	// A copy written after the redrive (its writer's process died before
+	// recording the first write) is resolved too; another order is not.
+	dup.partition = 2
+	c.seed(dup)
+	if got, r := c.listPositions("--status", "pending"); len(got) != 1 {
+		t.Errorf("pending after the redrive and a late copy = %v (%s), want only O-other's", got, r)
+	}
+	if r := c.run("redrive", "--order-id", "O-dup", "--yes"); r.code != dlq.ExitNoMatch {
+		t.Errorf("second redrive of O-dup: want exit 3 (nothing pending), got %s", r)
 	}
 }

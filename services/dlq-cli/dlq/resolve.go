@@ -123,7 +123,8 @@ func (a *app) markResolvedBy(ctx context.Context, s *session, cursor *resolution
 		entries := make([]resolution.Entry, len(batch))
 		at := a.env.now().UTC()
 		for i, it := range batch {
-			entries[i] = resolution.Entry{DeadLetter: it.Letter.Coord, Action: resolution.Resolved, Note: note, At: at, By: by}
+			entries[i] = resolution.Entry{DeadLetter: it.Letter.Coord, Action: resolution.Resolved, Note: note, At: at, By: by,
+				Identity: it.Letter.Identity()}
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		err := s.store.Record(wctx, s.state, entries)

@@ -95,7 +95,7 @@ func (s *session) close() { s.log.Close() }
 // item pairs a letter with its resolution in the session's state.
 func (s *session) item(l deadletter.Letter) render.Item {
 	it := render.Item{Letter: l}
-	if e, ok := s.state.Lookup(l.Position()); ok {
+	if e, ok := s.state.LookupLetter(l); ok {
 		it.Resolution = &e
 	}
 	return it

@@ -166,7 +166,7 @@ func (w *watcher) round(ctx context.Context) error {
 		var todo []deadletter.Letter
 		err := w.s.log.Scan(ctx, w.app.g.topic, p.ID, from, p.End, func(m kafka.Message) error {
 			l := w.s.decode(m)
-			resolved := w.s.state.Resolved(l.Position())
+			resolved := w.s.state.ResolvedLetter(l)
 			w.cursor.Observe(l.Position(), resolved)
 			switch {
 			case resolved:

@@ -60,7 +60,7 @@ type Counter struct {
 
 	state   *resolution.State
 	next    map[int]int64
-	letters map[deadletter.Position]Kind
+	letters map[deadletter.Position]held
 
 	mu      sync.Mutex
 	counts  map[Kind]int
@@ -70,7 +70,13 @@ type Counter struct {
 // NewCounter returns a counter of the dead letters of store.Topic, read
 // through store.Log, with the resolutions of store.
 func NewCounter(store resolution.Store) *Counter {
-	return &Counter{store: store, next: map[int]int64{}, letters: map[deadletter.Position]Kind{}}
+	return &Counter{store: store, next: map[int]int64{}, letters: map[deadletter.Position]held{}}
+}
+
+// held is what the counter keeps of a pending letter.
+type held struct {
+	kind     Kind
+	identity string // deadletter.Letter.Identity: a copy's resolution resolves it
 }
 
 // Update reads what was appended to the dead-letter topic and to the
@@ -97,11 +103,11 @@ func (c *Counter) Update(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resolved := func(pos deadletter.Position) bool {
+	resolved := func(pos deadletter.Position, identity string) bool {
 		if g, ok := group[pos.Partition]; ok && pos.Offset < g {
 			return true
 		}
-		return c.state.Resolved(pos)
+		return c.state.ResolvedAt(pos, identity)
 	}
 	first := map[int]int64{}
 	for _, p := range parts {
@@ -112,8 +118,8 @@ func (c *Counter) Update(ctx context.Context) error {
 		}
 		err := c.store.Log.Scan(ctx, c.store.Topic, p.ID, from, p.End, func(m kafka.Message) error {
 			l := deadletter.FromMessage(m)
-			if !resolved(l.Position()) {
-				c.letters[l.Position()] = kindOf(l)
+			if id := l.Identity(); !resolved(l.Position(), id) {
+				c.letters[l.Position()] = held{kind: kindOf(l), identity: id}
 			}
 			return nil
 		})
@@ -123,13 +129,14 @@ func (c *Counter) Update(ctx context.Context) error {
 		c.next[p.ID] = p.End
 	}
 	counts := map[Kind]int{}
-	for pos, k := range c.letters {
-		// Resolved since, or deleted by the topic's retention.
-		if f, ok := first[pos.Partition]; !ok || pos.Offset < f || resolved(pos) {
+	for pos, h := range c.letters {
+		// Resolved since (this copy or another), or deleted by the topic's
+		// retention.
+		if f, ok := first[pos.Partition]; !ok || pos.Offset < f || resolved(pos, h.identity) {
 			delete(c.letters, pos)
 			continue
 		}
-		counts[k]++
+		counts[h.kind]++
 	}
 	c.mu.Lock()
 	c.counts, c.updated = counts, true

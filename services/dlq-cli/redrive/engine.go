@@ -302,6 +302,7 @@ func (e *Engine) record(ctx context.Context, b *batch) ([]Result, error) {
 			By:           e.By,
 			Target:       &target,
 			RedriveCount: l.Meta.RedriveCount + 1,
+			Identity:     l.Identity(),
 		})
 		written = append(written, i)
 	}

@@ -62,6 +62,9 @@ type Entry struct {
 	Target *kafkalog.Coord `json:"target,omitempty"`
 	// RedriveCount is the x-dlq-redrive-count the copy carries.
 	RedriveCount int `json:"redriveCount,omitempty"`
+	// Identity is the dead letter's deadletter.Letter.Identity: other
+	// copies of it are resolved by this entry too (LookupLetter).
+	Identity string `json:"identity,omitempty"`
 }
 
 // Position returns the dead letter's partition and offset.
@@ -90,7 +93,10 @@ type State struct {
 	// landed: a dead letter whose original coordinates are such a target
 	// is that copy failing again (Lineage).
 	byTarget map[kafkalog.Coord]Entry
-	group    map[int]int64
+	// byIdentity indexes entries by the identity of their dead letter:
+	// another copy of it is resolved too.
+	byIdentity map[string]Entry
+	group      map[int]int64
 	// read is the next offset to read per partition of the log; nil while
 	// the log topic does not exist.
 	read map[int]int64
@@ -100,7 +106,8 @@ type State struct {
 
 // NewState returns an empty State: nothing resolved.
 func NewState() *State {
-	return &State{entries: map[deadletter.Position]Entry{}, byTarget: map[kafkalog.Coord]Entry{}, group: map[int]int64{}}
+	return &State{entries: map[deadletter.Position]Entry{}, byTarget: map[kafkalog.Coord]Entry{},
+		byIdentity: map[string]Entry{}, group: map[int]int64{}}
 }
 
 // Load reads the whole resolution log and the group's offsets on the
@@ -155,8 +162,13 @@ func (st *State) apply(m kafka.Message) {
 		return
 	}
 	if m.Value == nil {
-		if old, ok := st.entries[pos]; ok && old.Target != nil {
-			delete(st.byTarget, *old.Target)
+		if old, ok := st.entries[pos]; ok {
+			if old.Target != nil {
+				delete(st.byTarget, *old.Target)
+			}
+			if old.Identity != "" && st.byIdentity[old.Identity].DeadLetter == old.DeadLetter {
+				delete(st.byIdentity, old.Identity)
+			}
 		}
 		delete(st.entries, pos)
 		return
@@ -173,6 +185,9 @@ func (st *State) put(pos deadletter.Position, e Entry) {
 	st.entries[pos] = e
 	if e.Target != nil {
 		st.byTarget[*e.Target] = e
+	}
+	if e.Identity != "" {
+		st.byIdentity[e.Identity] = e
 	}
 }
 
@@ -199,6 +214,41 @@ func (st *State) Lookup(pos deadletter.Position) (Entry, bool) {
 		return Entry{Action: BelowGroupOffset}, true
 	}
 	return Entry{}, false
+}
+
+// LookupLetter is Lookup for a letter, which also finds the entry of
+// another copy of the same dead letter (same deadletter.Letter.Identity):
+// its Entry.DeadLetter then names that copy.
+func (st *State) LookupLetter(l deadletter.Letter) (Entry, bool) {
+	if e, ok := st.Lookup(l.Position()); ok {
+		return e, true
+	}
+	return st.lookupIdentity(l.Identity())
+}
+
+func (st *State) lookupIdentity(id string) (Entry, bool) {
+	if id == "" {
+		return Entry{}, false
+	}
+	e, ok := st.byIdentity[id]
+	return e, ok
+}
+
+// ResolvedAt is ResolvedLetter for a letter known by its position and
+// identity only.
+func (st *State) ResolvedAt(pos deadletter.Position, identity string) bool {
+	if st.Resolved(pos) {
+		return true
+	}
+	_, ok := st.lookupIdentity(identity)
+	return ok
+}
+
+// ResolvedLetter reports whether the letter, or another copy of its dead
+// letter, was dealt with.
+func (st *State) ResolvedLetter(l deadletter.Letter) bool {
+	_, ok := st.LookupLetter(l)
+	return ok
 }
 
 // Resolved reports whether the dead letter at pos was dealt with.

@@ -88,6 +88,7 @@ func ServiceEnv(t Topics) map[string]string {
 		"DATABASE_URL":          DatabaseURL,
 		"INVENTORY_URL":         InventoryURL,
 		"INVENTORY_TIMEOUT":     "2s",
+		"RELEASE_INTERVAL":      "1s",
 		"ORDERS_TOPIC":          t.Orders,
 		"CONTAINERS_TOPIC":      t.Containers,
 		"RETRY_TOPIC":           t.Retry,
