@@ -18,7 +18,11 @@ BINARY_SOURCES := \
 	order-retry=services/order-retry \
 	container-inventory-mock=services/container-inventory-mock \
 	dlq=services/dlq-cli \
-	devbroker=pkg/cmd/devbroker
+	devbroker=pkg/platform/cmd/devbroker
+
+# The production binaries link no SQLite driver (the local demo and the tests
+# run the same code in-process, with it): see pkg/reefer/reeferstore/sqlite.go.
+BUILD_TAGS ?= nosqlite
 
 # Image names. Each can be overridden from the environment, e.g.
 # POSTGRES_IMAGE=postgres:16 to run the tests on a public image.
@@ -94,7 +98,7 @@ build: ## Build every binary whose main package exists into bin/ (static, CGO_EN
 			echo "build: skip $$name ($$dir has no main package yet)"; continue; \
 		fi; \
 		echo "build: bin/$$name <- ./$$dir"; \
-		CGO_ENABLED=0 go build -trimpath -o bin/$$name ./$$dir || failed="$$failed $$name"; \
+		CGO_ENABLED=0 go build -trimpath -tags '$(BUILD_TAGS)' -o bin/$$name ./$$dir || failed="$$failed $$name"; \
 	done; \
 	[ -z "$$failed" ] || { echo "make build: failed:$$failed" >&2; exit 1; }
 

@@ -11,12 +11,13 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/bench/baseline"
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
 // The retry settings every baseline shares with the services' defaults:
@@ -29,7 +30,7 @@ const (
 // blocking is one blocking retry design of case 5.
 type blocking struct {
 	key, name, params string
-	wrap              func(next handoff.Allocator) handoff.Allocator
+	wrap              func(next orders.Allocator) orders.Allocator
 }
 
 func blockingDesigns() []blocking {
@@ -37,14 +38,14 @@ func blockingDesigns() []blocking {
 		{
 			key: "5a", name: "sleep attempt × delay in the listener (the original implementation)",
 			params: fmt.Sprintf("%d attempts, sleeping 1, 2, 3, 4 × %s between them, then dead letter", baselineAttempts, baselineDelay),
-			wrap: func(next handoff.Allocator) handoff.Allocator {
+			wrap: func(next orders.Allocator) orders.Allocator {
 				return baseline.SleepingRetry{Next: next, Attempts: baselineAttempts, Delay: baselineDelay}
 			},
 		},
 		{
 			key: "5b", name: "watermill Retry middleware (in-process exponential backoff)",
 			params: fmt.Sprintf("watermill v1.5 middleware.Retry{MaxRetries: %d, InitialInterval: %s, Multiplier: 2, MaxInterval: 1m, RandomizationFactor: 0.1}, then dead letter", baselineAttempts-1, baselineDelay),
-			wrap: func(next handoff.Allocator) handoff.Allocator {
+			wrap: func(next orders.Allocator) orders.Allocator {
 				return baseline.WatermillRetry{Next: next, Retry: middleware.Retry{
 					MaxRetries:          baselineAttempts - 1,
 					InitialInterval:     baselineDelay,
@@ -127,16 +128,18 @@ func (e *env) runBlocking(ctx context.Context, prefix string, d blocking, o outa
 	}
 	defer writer.Close()
 
-	processor := &handoff.Processor{
+	processor := &orders.Processor{
 		Allocator: d.wrap(allocation.Service{Store: store, Inventory: inv}),
-		Router: &handoff.Router{
-			Writer: writer,
-			Topics: handoff.Topics{Orders: t.Orders, Containers: t.Containers, Retry: t.Retry, DeadLetter: t.DLQ},
-			Source: "/reefer-dlq/bench-baseline",
-			Policy: backoff.Policy{Base: baselineDelay, Max: time.Minute, Jitter: backoff.Proportional, Fraction: 0.1},
-			// Every attempt happened in place: the first failure the
-			// router sees is the last, and is dead-lettered.
-			MaxAttempts: 1,
+		Router: &orders.Router{
+			Router: handoff.Router{
+				Writer: writer,
+				Topics: handoff.Topics{Retry: t.Retry, DeadLetter: t.DLQ},
+				Policy: backoff.Policy{Base: baselineDelay, Max: time.Minute, Jitter: backoff.Proportional, Fraction: 0.1},
+				// Every attempt happened in place: the first failure the
+				// router sees is the last, and is dead-lettered.
+				MaxAttempts: 1,
+			},
+			OrdersTopic: t.Orders, ContainersTopic: t.Containers, Source: "/reefer-dlq/bench-baseline",
 		},
 		SkipOtherTypes: true,
 	}

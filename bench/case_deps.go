@@ -9,21 +9,21 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
 // caseDependencies is case 2: the two things each order must do, each
 // alone, as fast as they go, the way the services do them:
 //
-//   - a reefer allocation in Postgres (pkg/reeferstore). reefer-manager
+//   - a reefer allocation in Postgres (pkg/reefer/reeferstore). reefer-manager
 //     gathers the allocations of its concurrent records into batches of up
 //     to 128 orders, one statement each, one batch at a time (group
 //     commit): the limit it is held to. order-retry allocates one order
 //     per statement, from up to MAX_IN_FLIGHT concurrent records: measured
 //     too, as the limit of case 6;
-//   - an allocation call to the inventory (pkg/inventory: keep-alive,
+//   - an allocation call to the inventory (pkg/reefer/inventory: keep-alive,
 //     circuit breaker) from MAX_IN_FLIGHT concurrent callers.
 func caseDependencies(ctx context.Context, e *env) ([]report.Row, error) {
 	n := e.p.orders

@@ -14,10 +14,10 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/bench/baseline"
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
-	"github.com/reeferdlq/reefer-dlq/pkg/scheduler"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
 	"github.com/reeferdlq/reefer-dlq/services/order-retry/retrier"
@@ -30,7 +30,7 @@ import (
 //   - order-retry itself, in this process: lateness is measured where the
 //     retry reaches the inventory (the mock's call log), so it includes
 //     the Postgres allocation before the call: an upper bound;
-//   - pkg/scheduler driven by pkg/consumer on the broker with a no-op
+//   - pkg/kafkaretry/scheduler driven by pkg/kafkaretry/consumer on the broker with a no-op
 //     handler: the scheduling alone;
 //   - the re-created pause-until-head-is-due consumer, no-op handler: its
 //     lateness is the head-of-line delay.
@@ -56,8 +56,8 @@ func caseLateness(ctx context.Context, e *env) ([]report.Row, error) {
 	if err != nil {
 		return rows, fmt.Errorf("scheduler: %w", err)
 	}
-	rows = append(rows, latenessRow("6-sched", "retry lateness: pkg/scheduler on the broker (p99)",
-		params+"; pkg/consumer group reader + scheduler.Scheduler (MaxPending 10000, 64 workers), no-op handler; lateness = handler start - x-retry-due-at",
+	rows = append(rows, latenessRow("6-sched", "retry lateness: pkg/kafkaretry/scheduler on the broker (p99)",
+		params+"; pkg/kafkaretry/consumer group reader + scheduler.Scheduler (MaxPending 10000, 64 workers), no-op handler; lateness = handler start - x-retry-due-at",
 		lat, w, nil, lateGoals, nil))
 
 	lat, w, err = e.latenessPauseUntilDue(ctx, "c6p")
@@ -228,7 +228,7 @@ func (e *env) timeRetries(ctx context.Context, prefix, topic string, lat *latene
 	return sw.stop(), nil
 }
 
-// latenessScheduler runs pkg/scheduler behind pkg/consumer with a handler
+// latenessScheduler runs pkg/kafkaretry/scheduler behind pkg/kafkaretry/consumer with a handler
 // that records how late it starts.
 func (e *env) latenessScheduler(ctx context.Context, prefix string) (*lateness, window, error) {
 	t, err := e.newTopics(ctx, prefix)

@@ -8,11 +8,11 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/consumer"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 )
 
 // casePipe is case 1: the ceiling of this machine for the services'
-// traffic. The same consumer loop the services use (pkg/consumer: a
+// traffic. The same consumer loop the services use (pkg/kafkaretry/consumer: a
 // kafka-go group reader, MAX_IN_FLIGHT records at once, commits after the
 // handler) with a handler that only writes each record on, synchronously,
 // as the services write their outcome. No database, no HTTP.
@@ -93,7 +93,7 @@ func casePipe(ctx context.Context, e *env) ([]report.Row, error) {
 	}
 	return []report.Row{produceRow, {
 		Case: "1", Key: "1", Name: "pipe limit: kafka-go consume → produce, no-op handler",
-		Params: fmt.Sprintf("%d orders on 6 partitions; pkg/consumer group reader, %d in flight, commit every 200 ms; one synchronous write per record (acks=all, batch timeout 5 ms)", n, e.p.inFlight),
+		Params: fmt.Sprintf("%d orders on 6 partitions; pkg/kafkaretry/consumer group reader, %d in flight, commit every 200 ms; one synchronous write per record (acks=all, batch timeout 5 ms)", n, e.p.inFlight),
 		Value:  round(float64(n)/w.Elapsed.Seconds(), 0), Unit: "orders/s",
 		Metrics: w.metrics(nil),
 		Note:    "reefer-manager does more Kafka work per order: two events written, and the one it writes back to orders read and skipped",

@@ -78,7 +78,7 @@ func panels(r *report.Run) []report.Panel {
 		LegendLeft: true,
 		YLabel:     "ms after the due time (log)",
 		LogY:       true,
-		Groups:     []string{"order-retry", "pkg/scheduler", "pause until head is due"},
+		Groups:     []string{"order-retry", "pkg/kafkaretry/scheduler", "pause until head is due"},
 		Series: []report.Series{
 			{Name: "p50", Values: values(func(k string) float64 { return metric(k, "p50_ms") }, lateKeys...)},
 			{Name: "p99", Values: values(func(k string) float64 { return metric(k, "p99_ms") }, lateKeys...)},

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
 
 // everyRow is the key of every figure a full set of cases reports.

@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
 
 // defaultPostgresImage is the image `make images` builds offline; the
@@ -41,7 +42,7 @@ func startPostgres(ctx context.Context) (*postgresServer, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if err := checkImage(ctx, img); err != nil {
+	if err := pgtest.CheckEngine(ctx, img, "pass --postgres URL"); err != nil {
 		return nil, err
 	}
 	ctr, err := postgres.Run(ctx, img,
@@ -65,33 +66,6 @@ func startPostgres(ctx context.Context) (*postgresServer, error) {
 		return nil, fmt.Errorf("address of the Postgres container: %w", err)
 	}
 	return &postgresServer{url: dsn, container: ctr, image: img}, nil
-}
-
-// checkImage turns the two usual set-up mistakes into a clear message: no
-// Docker engine, and the offline image not built yet.
-func checkImage(ctx context.Context, img string) (err error) {
-	defer func() {
-		// testcontainers panics when it finds no Docker host at all.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("no Docker engine reachable (%v): start Docker, or pass --postgres URL", r)
-		}
-	}()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return fmt.Errorf("no Docker engine reachable: %w: start Docker, or pass --postgres URL", err)
-	}
-	defer cli.Close()
-	_, err = cli.ImageInspect(ctx, img)
-	switch {
-	case err == nil:
-		return nil
-	case errdefs.IsNotFound(err) && strings.HasPrefix(img, "reefer-dlq/"):
-		return fmt.Errorf("image %s is not in the Docker engine: run `make images-postgres` (or set POSTGRES_IMAGE, or pass --postgres URL)", img)
-	case errdefs.IsNotFound(err):
-		return nil // a public image: testcontainers pulls it
-	default:
-		return fmt.Errorf("inspect image %s: %w", img, err)
-	}
 }
 
 // usePostgres uses a server the caller runs (--postgres). Its user must be

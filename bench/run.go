@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 )
 
 // benchCase is one case of the issue.

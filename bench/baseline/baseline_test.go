@@ -14,12 +14,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/bench/baseline"
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // failing fails its first failures calls with err, then allocates.
@@ -46,7 +46,7 @@ func TestBlockingRetriesCallAgainInPlace(t *testing.T) {
 	const delay = 5 * time.Millisecond
 	tests := []struct {
 		name      string
-		wrap      func(handoff.Allocator) handoff.Allocator
+		wrap      func(orders.Allocator) orders.Allocator
 		failures  int
 		err       error
 		wantCalls int
@@ -82,14 +82,14 @@ func TestBlockingRetriesCallAgainInPlace(t *testing.T) {
 	}
 }
 
-func sleeping(delay time.Duration) func(handoff.Allocator) handoff.Allocator {
-	return func(next handoff.Allocator) handoff.Allocator {
+func sleeping(delay time.Duration) func(orders.Allocator) orders.Allocator {
+	return func(next orders.Allocator) orders.Allocator {
 		return baseline.SleepingRetry{Next: next, Attempts: 5, Delay: delay}
 	}
 }
 
-func watermill(delay time.Duration) func(handoff.Allocator) handoff.Allocator {
-	return func(next handoff.Allocator) handoff.Allocator {
+func watermill(delay time.Duration) func(orders.Allocator) orders.Allocator {
+	return func(next orders.Allocator) orders.Allocator {
 		// RandomizationFactor 0.5 at most halves a wait: the gaps above.
 		return baseline.WatermillRetry{Next: next, Retry: middleware.Retry{
 			MaxRetries: 4, InitialInterval: delay, Multiplier: 2, MaxInterval: time.Second, MaxElapsedTime: time.Minute, RandomizationFactor: 0.5,

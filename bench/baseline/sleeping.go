@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // SleepingRetry wraps an allocator the way the original implementation
@@ -16,12 +16,12 @@ import (
 // last error (the caller dead-letters the order). A permanent error is
 // returned at once.
 type SleepingRetry struct {
-	Next     handoff.Allocator
+	Next     orders.Allocator
 	Attempts int
 	Delay    time.Duration
 }
 
-var _ handoff.Allocator = SleepingRetry{}
+var _ orders.Allocator = SleepingRetry{}
 
 // Allocate runs Next.Allocate until it succeeds, fails permanently, or
 // Attempts attempts failed.

@@ -8,9 +8,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // WatermillRetry runs each allocation as a watermill handler wrapped in
@@ -21,11 +21,11 @@ import (
 // error (the caller dead-letters the order, as watermill's PoisonQueue
 // middleware would).
 type WatermillRetry struct {
-	Next  handoff.Allocator
+	Next  orders.Allocator
 	Retry middleware.Retry
 }
 
-var _ handoff.Allocator = WatermillRetry{}
+var _ orders.Allocator = WatermillRetry{}
 
 // Allocate runs the order through the middleware-wrapped handler.
 func (w WatermillRetry) Allocate(ctx context.Context, order events.OrderCreated) (allocation.Result, error) {

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/loadgen/orderload"
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
 )
 
 func TestRunSendsTheOrdersTheFlagsAskFor(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"
 )

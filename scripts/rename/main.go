@@ -2,8 +2,9 @@
 //
 //	go run ./rename -to example.com/acme/coldchain    (from scripts/; `make rename MODULE=...` does this)
 //
-// It replaces the current prefix (read from pkg/go.mod) in every text file of
-// the tree: each go.mod and go.work, imports, Dockerfiles, docs, the Makefile.
+// It replaces the current prefix (read from pkg/kafkaretry/go.mod) in every
+// text file of the tree: each go.mod and go.work, imports, Dockerfiles, docs,
+// the Makefile.
 // Only whole occurrences are replaced, so a path that merely starts with the
 // prefix (github.com/reeferdlq/reefer-dlq-extras) is left alone. Only the
 // files Git tracks or would track are read (outside Git: all but .git and
@@ -35,7 +36,7 @@ func main() {
 func run(args []string) error {
 	flags := flag.NewFlagSet("rename", flag.ContinueOnError)
 	root := flags.String("root", ".", "root of the repository")
-	from := flags.String("from", "", "prefix to replace (default: the module path of pkg/go.mod without /pkg)")
+	from := flags.String("from", "", "prefix to replace (default: the module path of pkg/kafkaretry/go.mod without /pkg/kafkaretry)")
 	to := flags.String("to", "", "new module path prefix, e.g. example.com/acme/coldchain")
 	if err := flags.Parse(args); err != nil {
 		return err
@@ -80,18 +81,18 @@ func checkPrefix(prefix string) error {
 	return nil
 }
 
-// currentPrefix reads the prefix from pkg/go.mod, the module every other
-// module of the repository depends on.
+// currentPrefix reads the prefix from pkg/kafkaretry/go.mod, the pattern's
+// module, which every other module of the repository depends on.
 func currentPrefix(root string) (string, error) {
-	name := filepath.Join(root, "pkg", "go.mod")
+	name := filepath.Join(root, "pkg", "kafkaretry", "go.mod")
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return "", fmt.Errorf("find the current module prefix: %w", err)
 	}
 	path := modfile.ModulePath(data)
-	prefix, ok := strings.CutSuffix(path, "/pkg")
+	prefix, ok := strings.CutSuffix(path, "/pkg/kafkaretry")
 	if !ok || prefix == "" {
-		return "", fmt.Errorf("find the current module prefix: %s declares module %q, want <prefix>/pkg (or pass -from)", name, path)
+		return "", fmt.Errorf("find the current module prefix: %s declares module %q, want <prefix>/pkg/kafkaretry (or pass -from)", name, path)
 	}
 	return prefix, nil
 }

@@ -1,22 +1,14 @@
-// Command container-inventory-mock plays the legacy container-inventory
-// service that reefer-manager calls, with faults you can steer while it runs.
-// See README.md for the API, the fault profiles and the configuration.
+// Command container-inventory-mock runs the mock of the legacy container
+// inventory (package inventorymock); see --help and README.md.
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "container-inventory-mock:", err)
-		stop()
-		os.Exit(1)
-	}
+func main() { cmdline.Main(command()) }
+
+func command() cmdline.Command {
+	return cmdline.Command{Name: "container-inventory-mock", About: inventorymock.About, Env: inventorymock.Vars, Run: run}
 }

@@ -15,9 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first Ctrl-C lets the batch in flight finish and be recorded; once
-	// it was seen, a second one kills at once.
-	go func() { <-ctx.Done(); stop() }()
+	go func() { <-ctx.Done(); stop() }() // a second Ctrl-C kills at once
 	code := dlq.Run(ctx, os.Args[1:], dlq.Env{
 		Stdin:     os.Stdin,
 		Stdout:    os.Stdout,

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/outcomes"
 )
 

@@ -8,7 +8,7 @@
 // (SIGTERM) and restarted in milliseconds:
 //
 //	                  ┌──────────── test process ─────────────┐
-//	  loader ────────▶│ embedded broker (pkg/devbroker, kfake) │◀── produce faults (kfake.Fault)
+//	  loader ────────▶│ embedded broker (pkg/platform/devbroker, kfake) │◀── produce faults (kfake.Fault)
 //	                  └───────▲──────────────▲────────────────┘
 //	reefer-manager-1, -2 ─────┘              └──── order-retry-1, -2
 //	         │   │                                     │   │

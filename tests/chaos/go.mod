@@ -3,14 +3,12 @@ module github.com/reeferdlq/reefer-dlq/tests/chaos
 go 1.26.0
 
 replace (
-	github.com/reeferdlq/reefer-dlq/pkg => ../../pkg
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock => ../../services/container-inventory-mock
 	github.com/reeferdlq/reefer-dlq/tests/integration => ../integration
 )
 
 require (
 	github.com/jackc/pgx/v5 v5.13.0
-	github.com/reeferdlq/reefer-dlq/pkg v0.0.0
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock v0.0.0-00010101000000-000000000000
 	github.com/reeferdlq/reefer-dlq/tests/integration v0.0.0-00010101000000-000000000000
 	github.com/segmentio/kafka-go v0.4.51
@@ -35,7 +33,7 @@ require (
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
-	github.com/go-logr/logr v1.4.3 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -57,6 +55,10 @@ require (
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
+	github.com/reeferdlq/reefer-dlq/pkg/kafkaretry v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/platform v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/reefer v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/testkit v0.0.0
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
@@ -78,3 +80,11 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+replace github.com/reeferdlq/reefer-dlq/pkg/kafkaretry => ../../pkg/kafkaretry
+
+replace github.com/reeferdlq/reefer-dlq/pkg/platform => ../../pkg/platform
+
+replace github.com/reeferdlq/reefer-dlq/pkg/reefer => ../../pkg/reefer
+
+replace github.com/reeferdlq/reefer-dlq/pkg/testkit => ../../pkg/testkit

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
 
 // Postgres is the reefer database in a container, reached through a TCP

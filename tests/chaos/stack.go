@@ -16,8 +16,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/outcomes"
 )

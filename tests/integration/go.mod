@@ -2,17 +2,13 @@ module github.com/reeferdlq/reefer-dlq/tests/integration
 
 go 1.26.0
 
-replace (
-	github.com/reeferdlq/reefer-dlq/pkg => ../../pkg
-	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock => ../../services/container-inventory-mock
-)
+replace github.com/reeferdlq/reefer-dlq/services/container-inventory-mock => ../../services/container-inventory-mock
 
 require (
 	github.com/containerd/errdefs v1.0.0
 	github.com/google/go-cmp v0.7.0
-	github.com/jackc/pgx/v5 v5.10.0
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/moby/moby/client v0.6.2
-	github.com/reeferdlq/reefer-dlq/pkg v0.0.0
 	github.com/reeferdlq/reefer-dlq/services/container-inventory-mock v0.0.0-00010101000000-000000000000
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/segmentio/kafka-go v0.4.51
@@ -36,7 +32,7 @@ require (
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
-	github.com/go-logr/logr v1.4.3 // indirect
+	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -60,8 +56,12 @@ require (
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/common v0.72.1 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/reeferdlq/reefer-dlq/pkg/kafkaretry v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/platform v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/reefer v0.0.0
+	github.com/reeferdlq/reefer-dlq/pkg/testkit v0.0.0
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
@@ -69,9 +69,9 @@ require (
 	github.com/testcontainers/testcontainers-go/modules/postgres v0.45.0 // indirect
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
-	github.com/twmb/franz-go v1.22.2 // indirect
+	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.1.2 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
@@ -86,3 +86,11 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/reeferdlq/reefer-dlq/pkg/kafkaretry => ../../pkg/kafkaretry
+
+replace github.com/reeferdlq/reefer-dlq/pkg/platform => ../../pkg/platform
+
+replace github.com/reeferdlq/reefer-dlq/pkg/reefer => ../../pkg/reefer
+
+replace github.com/reeferdlq/reefer-dlq/pkg/testkit => ../../pkg/testkit

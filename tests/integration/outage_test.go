@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/harness"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/outcomes"
@@ -58,7 +58,7 @@ func TestScenarioOutageThenRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The outage lasts until the services' circuit breakers, which tripped
-	// during it, would let a probe through (pkg/inventory's open timeout),
+	// during it, would let a probe through (pkg/reefer/inventory's open timeout),
 	// then heals: the first redriven orders then meet a closing breaker,
 	// not an open one.
 	time.Sleep(time.Until(lastDead.Add(inventory.DefaultOpenTimeout + time.Second)))

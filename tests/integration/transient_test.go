@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/harness"
@@ -22,7 +22,7 @@ import (
 // The circuit breaker stays out of the picture (this scenario is about the
 // retry path; TestScenarioOutageThenRecovery is about the breaker) by
 // count, not by pacing, so that no timing of a loaded machine can trip
-// it: pkg/inventory opens after 10 failures in a row, or when at least
+// it: pkg/reefer/inventory opens after 10 failures in a row, or when at least
 // half of 20 or more calls in a window fail. Nine transient orders make
 // nine failing calls for each service (reefer-manager's first call of
 // each, order-retry's attempt 1), and order-retry 18 calls in all; with

@@ -11,9 +11,9 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/loadgen/orderload"
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
 
 func TestDue(t *testing.T) {

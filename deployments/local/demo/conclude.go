@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"

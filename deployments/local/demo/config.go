@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
 )
 
 // Config is the demo's command line.

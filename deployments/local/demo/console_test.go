@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
 )
 
 // TestKeepRunningServesTheConsole checks what --keep-running prints as the

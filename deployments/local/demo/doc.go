@@ -3,7 +3,7 @@
 //
 // Everything runs with the production code paths, configured the way a
 // deployment would configure them, only with short delays: an embedded
-// Kafka-protocol broker (pkg/devbroker), a SQLite reefer database in a temp
+// Kafka-protocol broker (pkg/platform/devbroker), a SQLite reefer database in a temp
 // file, the inventory mock, reefer-manager (manager.Run), order-retry
 // (retrier.Run), and at the end the dlq CLI (dlq.Run). No service knows it is
 // in a demo; the demo only steers the inventory mock's faults through its

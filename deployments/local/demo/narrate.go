@@ -11,7 +11,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/tracker"
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/screen"

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"

@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
@@ -166,38 +166,33 @@ func startStack(ctx context.Context, cfg Config, tm timing) (_ *stack, err error
 		"RETRY_JITTER_FRACTION": "0.1",
 		"SHUTDOWN_TIMEOUT":      "10s",
 	}
-	managerEnv := withEnv(common, "KAFKA_CLIENT_ID", "reefer-manager")
-	managerEnv["HTTP_ADDR"], err = freeAddr()
-	if err != nil {
+	// The two pipeline stages, each with its own client id and address,
+	// from the same environment.
+	if err := startStage(ctx, s, "reefer-manager", common, manager.ConfigFromEnv, manager.Run); err != nil {
 		return nil, err
 	}
-	mcfg, err := manager.ConfigFromEnv(getenv(managerEnv))
-	if err != nil {
-		return nil, fmt.Errorf("reefer-manager: %w", err)
-	}
-	s.env["reefer-manager"] = managerEnv
-	if err := s.start(ctx, "reefer-manager", mcfg.HTTPAddr, func(ctx context.Context, log *slog.Logger) error {
-		return manager.Run(ctx, log, mcfg)
-	}); err != nil {
-		return nil, err
-	}
-
-	retryEnv := withEnv(common, "KAFKA_CLIENT_ID", "order-retry")
-	retryEnv["HTTP_ADDR"], err = freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	rcfg, err := retrier.ConfigFromEnv(getenv(retryEnv))
-	if err != nil {
-		return nil, fmt.Errorf("order-retry: %w", err)
-	}
-	s.env["order-retry"] = retryEnv
-	if err := s.start(ctx, "order-retry", rcfg.HTTPAddr, func(ctx context.Context, log *slog.Logger) error {
-		return retrier.Run(ctx, log, rcfg)
-	}); err != nil {
+	if err := startStage(ctx, s, "order-retry", common, retrier.ConfigFromEnv, retrier.Run); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// startStage starts one pipeline service from common plus its own client id
+// and a free HTTP address, through its real ConfigFromEnv and Run.
+func startStage[C any](ctx context.Context, s *stack, name string, common map[string]string,
+	fromEnv func(func(string) string) (C, error), run func(context.Context, *slog.Logger, C) error) error {
+	env := withEnv(common, "KAFKA_CLIENT_ID", name)
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	env["HTTP_ADDR"] = addr
+	cfg, err := fromEnv(getenv(env))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	s.env[name] = env
+	return s.start(ctx, name, addr, func(ctx context.Context, log *slog.Logger) error { return run(ctx, log, cfg) })
 }
 
 // start runs a service in a goroutine and waits until its /readyz answers

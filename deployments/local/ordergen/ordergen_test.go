@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 )
 
 var day = time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)

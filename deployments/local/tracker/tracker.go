@@ -14,9 +14,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
 
 // Topics names the topics the tracker reads.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/gommon/bytes"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )
 
@@ -261,4 +262,23 @@ func (r *envReader) integer(name string, dst *int) {
 		return
 	}
 	*dst = n
+}
+
+// Vars lists the variables ConfigFromEnv reads, with their defaults, for
+// --help.
+func Vars() ([]envconfig.Var, error) {
+	d := DefaultConfig()
+	v := func(name, def string) envconfig.Var { return envconfig.Var{Name: name, Default: def, HasDefault: true} }
+	return []envconfig.Var{
+		v("HTTP_ADDR", d.HTTPAddr),
+		v("LOG_LEVEL", strings.ToLower(d.LogLevel.String())),
+		v("LOG_FORMAT", d.LogFormat),
+		v("FAULT_PROFILE", ""), // no faults: every call succeeds
+		v("FAULT_MAX_HANG", d.FaultMaxHang.String()),
+		v("ADMIN_TOKEN", ""),
+		v("ADMIN_INSECURE", strconv.FormatBool(d.AdminInsecure)),
+		v("CALL_LOG_SIZE", strconv.Itoa(d.CallLogSize)),
+		v("HTTP_BODY_LIMIT", d.BodyLimit),
+		v("SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String()),
+	}, nil
 }

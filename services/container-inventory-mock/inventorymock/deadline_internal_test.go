@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )
 

@@ -19,3 +19,9 @@
 // main reads the environment with ConfigFromEnv and calls Run; the local demo
 // builds a Config in code and uses New, Start and Shutdown.
 package inventorymock
+
+// About says what the service does, for --help.
+const About = `container-inventory-mock plays the legacy container-inventory service that reefer-manager
+and order-retry call (PUT /containers/{id}/allocation), with faults you can steer while it runs:
+FAULT_PROFILE at start, the admin API (/admin/*) later. See README.md for the API and the
+fault profiles.`

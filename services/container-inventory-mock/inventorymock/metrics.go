@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
 )
 

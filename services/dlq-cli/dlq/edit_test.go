@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/kafkalog"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/render"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/resolution"

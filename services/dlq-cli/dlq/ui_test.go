@@ -15,8 +15,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/dlq"
 )
 

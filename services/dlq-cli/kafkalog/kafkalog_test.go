@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/kafkalog"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/valueedit"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )

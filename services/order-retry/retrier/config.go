@@ -7,8 +7,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // Config is everything order-retry reads from its environment. The tags
@@ -19,7 +20,7 @@ type Config struct {
 	// the reefer database, the inventory, the topics (RETRY_TOPIC is read
 	// here, and written for the records that fail again with attempts
 	// left), the retry policy, logging and the shutdown bound.
-	pipelineconfig.Stage
+	pipeline.Stage
 
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8082"`
@@ -66,7 +67,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("HTTP_ADDR %q: want [host]:port such as :8082", c.HTTPAddr)
 	}
-	if err := pipelineconfig.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
+	if err := pipeline.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
 		errs = append(errs, err)
 	}
 	// The input topic must be none of the outputs: success events or dead
@@ -112,4 +113,9 @@ func (c Config) LogValue() slog.Value {
 // cannot leak them either.
 func (c Config) String() string {
 	return c.LogValue().String()
+}
+
+// Command is the service as a process, for cmdline.Main.
+func Command() cmdline.Command {
+	return pipeline.Command("order-retry", About, ConfigFromEnv, Run)
 }

@@ -12,7 +12,7 @@
 //	(7) attempts used up, permanent failure or unreadable record:
 //	    publish to order-dead-letter with the error and its stack in the headers
 //
-// Steps (6) and (7) are package handoff, shared with reefer-manager, so a
+// Steps (6) and (7) are packages orders and handoff, shared with reefer-manager, so a
 // retried order goes through exactly the code of a new one.
 //
 // # Waiting without blocking
@@ -30,3 +30,10 @@
 // main calls ConfigFromEnv and Run; the local demo calls Run with its own
 // Config, several services in one process. Nothing here is global.
 package retrier
+
+// About says what the service does, for --help.
+const About = `order-retry consumes the orders that failed with a transient error from the retry topic,
+holds each until its x-retry-due-at, and allocates it again, as reefer-manager does. An order
+that fails again goes back to the retry topic with the next back-off; after RETRY_MAX_ATTEMPTS
+attempts, or at a permanent failure, it goes to the dead-letter topic (see the dlq command).
+/healthz, /readyz and /metrics are served on HTTP_ADDR.`

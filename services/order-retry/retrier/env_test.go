@@ -2,31 +2,29 @@ package retrier_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline/pipelinetest"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
@@ -93,33 +91,17 @@ func newEnv(t testing.TB, dbURL string) *env {
 // make tests quick: a short base delay, so that retries come in tens of
 // milliseconds.
 func (e *env) environ(extra map[string]string) map[string]string {
-	m := map[string]string{
-		"KAFKA_BROKERS":      e.broker.Addr(),
-		"DATABASE_URL":       e.dbURL,
-		"INVENTORY_URL":      e.mockURL,
-		"HTTP_ADDR":          freeAddr(e.t),
-		"LOG_LEVEL":          "debug",
-		"REEFER_FLEET_SIZE":  "300",
-		"SHUTDOWN_TIMEOUT":   "10s",
-		"RETRY_BASE_DELAY":   "50ms",
-		"RETRY_MAX_DELAY":    "2s",
-		"RETRY_MAX_ATTEMPTS": "5",
-		// Far above any healthy call: on a loaded -race run a slow call
-		// must not become a failure that changes a test's outcome.
-		"INVENTORY_TIMEOUT": "20s",
-	}
-	maps.Copy(m, extra)
-	return m
+	return pipelinetest.Environ(e.t, e.broker.Addr(), e.dbURL, e.mockURL, map[string]string{
+		"LOG_LEVEL":         "debug",
+		"REEFER_FLEET_SIZE": "300",
+		"RETRY_BASE_DELAY":  "50ms",
+		"RETRY_MAX_DELAY":   "2s",
+	}, extra)
 }
 
 func (e *env) config(extra map[string]string) retrier.Config {
 	e.t.Helper()
-	env := e.environ(extra)
-	cfg, err := retrier.ConfigFromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return cfg
+	return pipelinetest.Config(e.t, retrier.ConfigFromEnv, e.environ(extra))
 }
 
 // setFaults replaces the inventory mock's fault profile.
@@ -141,49 +123,22 @@ func (e *env) allocateCalls(orderID string) []calls.Call {
 	return got
 }
 
-// service is a running retrier.Run.
-type service struct {
-	cfg    retrier.Config
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
-	once   sync.Once
-	err    error
-}
+// service is a running retrier.Run (see pipelinetest.Start).
+type service struct{ *pipelinetest.Service }
 
 // start runs the service in the background and waits until it is ready;
 // it is stopped gracefully when the test ends, unless the test stopped it
 // before.
 func (e *env) start(cfg retrier.Config) *service {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{cfg: cfg, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	go func() { s.done <- retrier.Run(ctx, log, cfg) }()
-	e.t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			e.t.Errorf("service stopped with: %v", err)
-		}
-		if e.t.Failed() {
-			e.t.Logf("service log:\n%s", s.logs.String())
-		}
-	})
-	waitReady(e.t, cfg.HTTPAddr, s.done)
+	run := func(ctx context.Context, log *slog.Logger) error { return retrier.Run(ctx, log, cfg) }
+	s := &service{Service: pipelinetest.Start(e.t, cfg.LogLevel, cfg.ShutdownTimeout, run)}
+	waitReady(e.t, cfg.HTTPAddr, s.Done())
 	return s
 }
 
 // stop cancels the service and waits for Run to return.
-func (s *service) stop() error {
-	s.once.Do(func() {
-		s.cancel()
-		select {
-		case s.err = <-s.done:
-		case <-time.After(s.cfg.ShutdownTimeout + 20*time.Second):
-			s.err = errors.New("Run did not return after shutdown")
-		}
-	})
-	return s.err
-}
+func (s *service) stop() error { return s.Stop() }
 
 // waitReady polls /readyz until it answers 200; died, when it delivers,
 // means the service ended before it was ready.
@@ -257,26 +212,7 @@ func (e *env) write(w *kafka.Writer, msgs ...kafka.Message) []kafka.Message {
 // ends returns, per partition, the offset the next record will get.
 func (e *env) ends(topic string) map[int]int64 {
 	e.t.Helper()
-	client, closeClient := e.client()
-	defer closeClient()
-	var reqs []kafka.OffsetRequest
-	for p := range testTopics[topic] {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
-	defer cancel()
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		e.t.Fatalf("list offsets of %s: %v", topic, err)
-	}
-	out := map[int]int64{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			e.t.Fatalf("list offsets of %s/%d: %v", topic, p.Partition, p.Error)
-		}
-		out[p.Partition] = p.LastOffset
-	}
-	return out
+	return pipelinetest.Ends(e.t, e.kafka, topic, testTopics[topic])
 }
 
 // committed returns the group's committed offsets of the retry topic (the
@@ -305,13 +241,7 @@ func (e *env) committed() map[int]int64 {
 	return out
 }
 
-func (e *env) client() (*kafka.Client, func()) {
-	t, err := e.kafka.Transport()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &kafka.Client{Addr: kafka.TCP(e.kafka.Brokers...), Transport: t}, t.CloseIdleConnections
-}
+func (e *env) client() (*kafka.Client, func()) { return pipelinetest.Client(e.t, e.kafka) }
 
 // allCommitted reports whether the group has committed every record of
 // the retry topic, the ones the service republished included: every
@@ -335,32 +265,7 @@ func (e *env) waitAllCommitted(timeout time.Duration) {
 // readAll returns every record of topic, partition by partition in order.
 func (e *env) readAll(topic string) []kafka.Message {
 	e.t.Helper()
-	ends := e.ends(topic)
-	var out []kafka.Message
-	for p := range testTopics[topic] {
-		if ends[p] == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: e.kafka.Brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				cancel()
-				r.Close()
-				e.t.Fatalf("read %s/%d: %v", topic, p, err)
-			}
-			out = append(out, m)
-			if m.Offset >= ends[p]-1 {
-				break
-			}
-		}
-		cancel()
-		r.Close()
-	}
-	return out
+	return pipelinetest.ReadAll(e.t, e.kafka.Brokers, topic, testTopics[topic], e.ends(topic))
 }
 
 // allocatedContainers returns, per order, the distinct containers named
@@ -413,7 +318,7 @@ func orderIDs(prefix string, n int) []string {
 
 // firstAttempt plays reefer-manager for the orders: it publishes them to
 // the orders topic and runs the shared first attempt on each (the same
-// handoff.Processor over the same database and the real inventory mock),
+// orders.Processor over the same database and the real inventory mock),
 // which, with the inventory failing, hands them to the retry topic. It
 // returns the retry records as stored.
 func (e *env) firstAttempt(cfg retrier.Config, ids ...string) []kafka.Message {
@@ -445,14 +350,16 @@ func (e *env) firstAttempt(cfg retrier.Config, ids ...string) []kafka.Message {
 		e.t.Fatal(err)
 	}
 	defer w.Close()
-	p := &handoff.Processor{
+	p := &orders.Processor{
 		Allocator: allocation.Service{Store: store, Inventory: inv},
-		Router: &handoff.Router{
-			Writer:      w,
-			Topics:      handoff.Topics{Orders: "orders", Containers: "containers", Retry: retryTopic, DeadLetter: dlqTopic},
-			Source:      "/test/reefer-manager",
-			Policy:      cfg.BackoffPolicy(),
-			MaxAttempts: cfg.RetryMaxAttempts,
+		Router: &orders.Router{
+			Router: handoff.Router{
+				Writer:      w,
+				Topics:      handoff.Topics{Retry: retryTopic, DeadLetter: dlqTopic},
+				Policy:      cfg.BackoffPolicy(),
+				MaxAttempts: cfg.RetryMaxAttempts,
+			},
+			OrdersTopic: "orders", ContainersTopic: "containers", Source: "/test/reefer-manager",
 		},
 		SkipOtherTypes: true,
 	}
@@ -510,50 +417,11 @@ func (e *env) publishOrders(ids ...string) []kafka.Message {
 	return e.produce(msgs...)
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, for the ops server (Run does not report the port it bound).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// syncBuffer and waitFor are helpers both pipeline services' tests share
+// (package pipelinetest).
+var waitFor = pipelinetest.WaitFor
 
-// syncBuffer is a log sink the service writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond until it holds or timeout passes. Tests give bounds
-// of minutes: a bound only matters when cond never holds, and on a loaded
-// 2-core -race run (load 50) SQLite statements took 200-600 ms each, so
-// 72 orders took longer than 30 s.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+type syncBuffer = pipelinetest.SyncBuffer
 
 // metric returns the value of a series (`name` or `name{label="v",...}`,
 // labels as Prometheus prints them, sorted by name) from /metrics at addr;

@@ -8,12 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
-	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -97,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, maxAttempts int, pending, running fun
 	for _, reason := range retrymeta.Reasons {
 		m.deadLettered.WithLabelValues(string(reason)) // export zeros, so rate() works from the start
 	}
-	for _, c := range []string{handoff.ConclusionAllocated, handoff.ConclusionDeadLettered} {
+	for _, c := range []string{string(allocation.StateAllocated), string(allocation.StateDeadLettered)} {
 		m.stale.WithLabelValues(c)
 	}
 	gauges := []prometheus.Collector{
@@ -138,14 +139,14 @@ func (m *metrics) started(n int) {
 
 // observe counts one processed record by the route it took; n is its
 // attempt number, 0 for a record whose headers could not be read.
-func (m *metrics) observe(d handoff.Decision, err error, n int, took time.Duration) {
+func (m *metrics) observe(d orders.Decision, err error, n int, took time.Duration) {
 	if err != nil {
 		m.handoffErrs.Inc()
 		return
 	}
 	switch {
 	case d.Concluded != "":
-		m.stale.WithLabelValues(d.Concluded).Inc()
+		m.stale.WithLabelValues(string(d.Concluded)).Inc()
 	case d.Route == handoff.RouteAllocated, d.Route == handoff.RouteRejected:
 		m.successes.WithLabelValues(m.attemptLabel(n), string(d.Route)).Inc()
 	case d.Route == handoff.RouteRetry:

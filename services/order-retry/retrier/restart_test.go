@@ -12,7 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
 )
@@ -201,7 +201,7 @@ func (p *process) terminate(t *testing.T) {
 // first one, without waiting for the group to settle; a third process must
 // still finish every order. Before devbroker's reaper, a process killed
 // while joining could keep its partitions unread for good (see
-// TestGroupRecoversFromAMemberKilledWhileJoining in pkg/devbroker).
+// TestGroupRecoversFromAMemberKilledWhileJoining in pkg/platform/devbroker).
 func TestKillRestartKillWithoutWaitingRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs it as a process; skipped with -short")

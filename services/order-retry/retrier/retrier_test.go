@@ -11,10 +11,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
-	"github.com/reeferdlq/reefer-dlq/pkg/reeferstore"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )
 

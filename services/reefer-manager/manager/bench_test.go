@@ -10,7 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )

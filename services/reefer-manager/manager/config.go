@@ -6,8 +6,9 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/envconfig"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // Commit modes (COMMIT_MODE). See the README for the loss window of
@@ -30,7 +31,7 @@ type Config struct {
 	// Stage is what reefer-manager shares with order-retry: the broker,
 	// the reefer database, the inventory, the topics, the retry policy,
 	// logging and the shutdown bound.
-	pipelineconfig.Stage
+	pipeline.Stage
 
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string `env:"HTTP_ADDR" envDefault:":8080"`
@@ -66,7 +67,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("HTTP_ADDR %q: want [host]:port such as :8080", c.HTTPAddr))
 	}
-	if err := pipelineconfig.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
+	if err := pipeline.CheckName("CONSUMER_GROUP", c.ConsumerGroup); err != nil {
 		errs = append(errs, err)
 	}
 	// This service reads ORDERS_TOPIC; a failed order written back to it
@@ -101,4 +102,9 @@ func (c Config) LogValue() slog.Value {
 // cannot leak them either.
 func (c Config) String() string {
 	return c.LogValue().String()
+}
+
+// Command is the service as a process, for cmdline.Main.
+func Command() cmdline.Command {
+	return pipeline.Command("reefer-manager", About, ConfigFromEnv, Run)
 }

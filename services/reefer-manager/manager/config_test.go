@@ -3,55 +3,24 @@ package manager
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/pipelineconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline/pipelinetest"
 )
 
-// getenv serves a map as an environment.
-func getenv(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 func TestConfigFromEnvDefaults(t *testing.T) {
-	cfg, err := ConfigFromEnv(getenv(map[string]string{"DATABASE_URL": "sqlite:/tmp/reefers.db"}))
+	cfg, err := ConfigFromEnv(pipelinetest.Getenv(map[string]string{"DATABASE_URL": "sqlite:/tmp/reefers.db"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		Stage: pipelineconfig.Stage{
-			Kafka:               kafkaclient.Config{Brokers: []string{"localhost:9092"}},
-			DatabaseURL:         "sqlite:/tmp/reefers.db",
-			FleetSize:           1000,
-			InventoryURL:        "http://localhost:8081",
-			InventoryTimeout:    2 * time.Second,
-			ReleaseInterval:     10 * time.Second,
-			LogLevel:            slog.LevelInfo,
-			LogFormat:           "json",
-			OrdersTopic:         "orders",
-			ContainersTopic:     "containers",
-			RetryTopic:          "order-retries",
-			DLQTopic:            "order-dead-letter",
-			RetryMaxAttempts:    5,
-			RetryBaseDelay:      time.Second,
-			RetryMaxDelay:       time.Minute,
-			RetryJitter:         backoff.Proportional,
-			RetryJitterFraction: 0.1,
-			MaxMessageBytes:     1048588,
-			DLQMaxMessageBytes:  1048588,
-			ShutdownTimeout:     20 * time.Second,
-			Group: pipelineconfig.GroupTiming{
-				SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
-			},
-			MaxPendingBytes: 8 << 20,
-		},
+		Stage:         pipelinetest.DefaultStage("sqlite:/tmp/reefers.db"),
 		HTTPAddr:      ":8080",
 		ConsumerGroup: "reefer-manager",
 		CommitMode:    CommitAfterHandoff,
@@ -63,126 +32,53 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 }
 
 func TestConfigFromEnvReadsEveryVariable(t *testing.T) {
-	cfg, err := ConfigFromEnv(getenv(map[string]string{
-		"KAFKA_BROKERS":               "k1:9092,k2:9093",
-		"DATABASE_URL":                "postgres://reefer:secret@db:5432/reefers",
-		"REEFER_FLEET_SIZE":           "50",
-		"INVENTORY_URL":               "http://inventory:8081",
-		"INVENTORY_TIMEOUT":           "750ms",
-		"RELEASE_INTERVAL":            "3s",
-		"HTTP_ADDR":                   "127.0.0.1:9000",
-		"LOG_LEVEL":                   "debug",
-		"LOG_FORMAT":                  "text",
-		"ORDERS_TOPIC":                "o",
-		"CONTAINERS_TOPIC":            "c",
-		"RETRY_TOPIC":                 "r",
-		"DLQ_TOPIC":                   "d",
-		"CONSUMER_GROUP":              "g",
-		"RETRY_MAX_ATTEMPTS":          "3",
-		"RETRY_BASE_DELAY":            "200ms",
-		"RETRY_MAX_DELAY":             "10s",
-		"RETRY_JITTER":                "decorrelated",
-		"RETRY_JITTER_FRACTION":       "0.25",
-		"COMMIT_MODE":                 "before-processing",
-		"MAX_IN_FLIGHT":               "8",
-		"SHUTDOWN_TIMEOUT":            "3s",
-		"CONSUMER_SESSION_TIMEOUT":    "12s",
-		"CONSUMER_HEARTBEAT_INTERVAL": "2s",
-		"CONSUMER_REBALANCE_TIMEOUT":  "20s",
-		"MAX_PENDING_BYTES":           "4MiB",
-	}))
+	env := pipelinetest.StageEnv()
+	maps.Copy(env, map[string]string{
+		"HTTP_ADDR":      "127.0.0.1:9000",
+		"CONSUMER_GROUP": "g",
+		"COMMIT_MODE":    "before-processing",
+		"MAX_IN_FLIGHT":  "8",
+	})
+	cfg, err := ConfigFromEnv(pipelinetest.Getenv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{cfg.Kafka.Brokers, cfg.DatabaseURL, cfg.FleetSize, cfg.InventoryURL, cfg.InventoryTimeout, cfg.ReleaseInterval,
-		cfg.HTTPAddr, cfg.LogLevel, cfg.LogFormat, cfg.OrdersTopic, cfg.ContainersTopic, cfg.RetryTopic,
-		cfg.DLQTopic, cfg.ConsumerGroup, cfg.RetryMaxAttempts, cfg.RetryBaseDelay, cfg.RetryMaxDelay,
-		cfg.RetryJitter, cfg.RetryJitterFraction, cfg.CommitMode, cfg.MaxInFlight, cfg.ShutdownTimeout, cfg.Group, cfg.MaxPendingBytes}
-	want := []any{[]string{"k1:9092", "k2:9093"}, "postgres://reefer:secret@db:5432/reefers", 50,
-		"http://inventory:8081", 750 * time.Millisecond, 3 * time.Second, "127.0.0.1:9000", slog.LevelDebug, "text", "o", "c", "r",
-		"d", "g", 3, 200 * time.Millisecond, 10 * time.Second, backoff.Decorrelated, 0.25, CommitBeforeProcessing,
-		8, 3 * time.Second,
-		pipelineconfig.GroupTiming{SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second},
-		pipelineconfig.Bytes(4 << 20)}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := Config{
+		Stage:         pipelinetest.StageFromEnv(),
+		HTTPAddr:      "127.0.0.1:9000",
+		ConsumerGroup: "g",
+		CommitMode:    CommitBeforeProcessing,
+		MaxInFlight:   8,
+	}
+	if diff := cmp.Diff(want, cfg, cmpopts.IgnoreFields(kafkaclient.Config{}, "Dial")); diff != "" {
 		t.Errorf("values (-want +got):\n%s", diff)
 	}
 }
 
 // TestConfigFromEnvRejectsBadValues proves that each bad value stops the
-// start with a message that names the variable and the accepted form.
+// start with a message that names the variable and the accepted form:
+// the shared variables' (pipelinetest.BadStageValues) and this service's.
 func TestConfigFromEnvRejectsBadValues(t *testing.T) {
-	tests := []struct {
-		name string
-		env  map[string]string
-		want []string // substrings of the error
-	}{
-		{"database url missing", map[string]string{"DATABASE_URL": ""}, []string{"DATABASE_URL is not set", "postgres://"}},
-		{"database url scheme", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL", "sqlite:<path>"}},
-		{"duration not parsable", map[string]string{"RETRY_BASE_DELAY": "soon"}, []string{`RETRY_BASE_DELAY="soon"`, "a duration such as"}},
-		{"timeout not positive", map[string]string{"INVENTORY_TIMEOUT": "-1s"}, []string{"INVENTORY_TIMEOUT=-1s", "positive duration"}},
-		{"attempts not a number", map[string]string{"RETRY_MAX_ATTEMPTS": "five"}, []string{`RETRY_MAX_ATTEMPTS="five"`, "a whole number"}},
-		{"attempts zero", map[string]string{"RETRY_MAX_ATTEMPTS": "0"}, []string{"RETRY_MAX_ATTEMPTS=0", ">= 1"}},
-		{"max delay below base", map[string]string{"RETRY_BASE_DELAY": "10s", "RETRY_MAX_DELAY": "1s"}, []string{"RETRY_MAX_DELAY=1s", ">= RETRY_BASE_DELAY"}},
-		{"jitter unknown", map[string]string{"RETRY_JITTER": "gaussian"}, []string{`RETRY_JITTER "gaussian"`, "proportional, full, equal or decorrelated"}},
-		{"jitter fraction above one", map[string]string{"RETRY_JITTER_FRACTION": "1.5"}, []string{"RETRY_JITTER_FRACTION=1.5", "(0, 1]"}},
-		{"jitter fraction not a number", map[string]string{"RETRY_JITTER_FRACTION": "ten"}, []string{`RETRY_JITTER_FRACTION="ten"`, "a number"}},
-		{"commit mode unknown", map[string]string{"COMMIT_MODE": "never"}, []string{`COMMIT_MODE "never"`, "after-handoff or before-processing"}},
-		{"in flight zero", map[string]string{"MAX_IN_FLIGHT": "0"}, []string{"MAX_IN_FLIGHT=0"}},
-		{"fleet size negative", map[string]string{"REEFER_FLEET_SIZE": "-3"}, []string{"REEFER_FLEET_SIZE=-3"}},
-		{"log level unknown", map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL="loud"`, "debug, info, warn or error"}},
-		{"log format unknown", map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT "xml"`, "json or text"}},
-		{"http addr without port", map[string]string{"HTTP_ADDR": "localhost"}, []string{`HTTP_ADDR "localhost"`, "[host]:port"}},
-		{"inventory url relative", map[string]string{"INVENTORY_URL": "inventory:8081"}, []string{"INVENTORY_URL", "absolute http(s) URL"}},
-		{"retry topic equals orders", map[string]string{"RETRY_TOPIC": "orders"}, []string{"RETRY_TOPIC and DLQ_TOPIC must differ"}},
-		{"topic with spaces", map[string]string{"DLQ_TOPIC": " dlq"}, []string{`DLQ_TOPIC " dlq"`}},
-		{"broker not host:port", map[string]string{"KAFKA_BROKERS": "kafka"}, []string{"KAFKA_BROKERS", "host:port"}},
-		{"shutdown timeout zero", map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, []string{"SHUTDOWN_TIMEOUT=0s"}},
-		{"session timeout below the broker's minimum", map[string]string{"CONSUMER_SESSION_TIMEOUT": "1s"}, []string{"CONSUMER_SESSION_TIMEOUT=1s", "6s to 30m"}},
-		{"heartbeat too slow for the session", map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "5s"}, []string{"CONSUMER_HEARTBEAT_INTERVAL=5s", "a third of CONSUMER_SESSION_TIMEOUT"}},
-		{"rebalance timeout not a duration", map[string]string{"CONSUMER_REBALANCE_TIMEOUT": "soon"}, []string{`CONSUMER_REBALANCE_TIMEOUT="soon"`}},
-		{"pending bytes unit unknown", map[string]string{"MAX_PENDING_BYTES": "16MB"}, []string{"MAX_PENDING_BYTES", "16MiB"}},
-		{"every problem at once", map[string]string{"MAX_IN_FLIGHT": "0", "COMMIT_MODE": "x"}, []string{"MAX_IN_FLIGHT=0", `COMMIT_MODE "x"`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"DATABASE_URL": "sqlite:reefers.db"}
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			_, err := ConfigFromEnv(getenv(env))
-			if err == nil {
-				t.Fatal("ConfigFromEnv accepted the configuration")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
-				}
-			}
-		})
-	}
+	pipelinetest.CheckRefused(t, ConfigFromEnv, map[string]string{"DATABASE_URL": "sqlite:reefers.db"}, append(pipelinetest.BadStageValues(), []pipelinetest.BadValue{
+		{Name: "database url scheme", Env: map[string]string{"DATABASE_URL": "mysql://x"}, Want: []string{"DATABASE_URL", "sqlite:<path>"}},
+		{Name: "commit mode unknown", Env: map[string]string{"COMMIT_MODE": "never"}, Want: []string{`COMMIT_MODE "never"`, "after-handoff or before-processing"}},
+		{Name: "in flight zero", Env: map[string]string{"MAX_IN_FLIGHT": "0"}, Want: []string{"MAX_IN_FLIGHT=0"}},
+		{Name: "retry topic equals orders", Env: map[string]string{"RETRY_TOPIC": "orders"}, Want: []string{"RETRY_TOPIC and DLQ_TOPIC must differ"}},
+		{Name: "topic with spaces", Env: map[string]string{"DLQ_TOPIC": " dlq"}, Want: []string{`DLQ_TOPIC " dlq"`}},
+		{Name: "broker not host:port", Env: map[string]string{"KAFKA_BROKERS": "kafka"}, Want: []string{"KAFKA_BROKERS", "host:port"}},
+		{Name: "shutdown timeout zero", Env: map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, Want: []string{"SHUTDOWN_TIMEOUT=0s"}},
+		{Name: "every problem at once", Env: map[string]string{"MAX_IN_FLIGHT": "0", "COMMIT_MODE": "x"}, Want: []string{"MAX_IN_FLIGHT=0", `COMMIT_MODE "x"`}},
+	}...))
 }
 
+// TestConfigLogValueMasksSecrets: the configuration is logged at start;
+// the database and Kafka passwords must not be.
 func TestConfigLogValueMasksSecrets(t *testing.T) {
-	cfg, err := ConfigFromEnv(getenv(map[string]string{
-		"DATABASE_URL":         "postgres://reefer:db-secret@db:5432/reefers",
-		"KAFKA_SASL_MECHANISM": "plain",
-		"KAFKA_SASL_USERNAME":  "svc",
-		"KAFKA_SASL_PASSWORD":  "kafka-secret",
-	}))
+	cfg, err := ConfigFromEnv(pipelinetest.Getenv(pipelinetest.SecretEnv()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	slog.New(slog.NewTextHandler(&b, nil)).Info("starting", "config", cfg)
-	for _, out := range []string{b.String(), cfg.String(), fmt.Sprintf("%v", cfg)} {
-		for _, secret := range []string{"db-secret", "kafka-secret"} {
-			if strings.Contains(out, secret) {
-				t.Errorf("secret %q printed: %s", secret, out)
-			}
-		}
-		if !strings.Contains(out, "reefer:xxxxx@db:5432") {
-			t.Errorf("database URL not shown redacted: %s", out)
-		}
-	}
+	pipelinetest.CheckMasked(t, b.String(), cfg.String(), fmt.Sprintf("%v", cfg))
 }

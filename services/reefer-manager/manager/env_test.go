@@ -3,12 +3,10 @@ package manager_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -21,9 +19,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/devbroker"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline/pipelinetest"
 	"github.com/reeferdlq/reefer-dlq/services/reefer-manager/manager"
 )
 
@@ -54,77 +53,34 @@ func newEnv(t testing.TB) *env {
 // environ is the service's environment for this world: a SQLite file of
 // the test, and settings that make tests quick.
 func (e *env) environ(extra map[string]string) map[string]string {
-	m := map[string]string{
-		"KAFKA_BROKERS":      e.broker.Addr(),
-		"DATABASE_URL":       "sqlite:" + filepath.Join(e.t.TempDir(), "reefers.db"),
-		"INVENTORY_URL":      e.inv.srv.URL,
-		"HTTP_ADDR":          freeAddr(e.t),
-		"LOG_LEVEL":          "info",
-		"REEFER_FLEET_SIZE":  "200",
-		"MAX_IN_FLIGHT":      "16",
-		"SHUTDOWN_TIMEOUT":   "10s",
-		"RETRY_BASE_DELAY":   "1s",
-		"RETRY_MAX_DELAY":    "1m",
-		"RETRY_MAX_ATTEMPTS": "5",
-		// Far above any healthy call: on a loaded -race run a slow call
-		// must not become a failure that changes a test's outcome.
-		"INVENTORY_TIMEOUT": "20s",
-	}
-	maps.Copy(m, extra)
-	return m
+	return pipelinetest.Environ(e.t, e.broker.Addr(), "sqlite:"+filepath.Join(e.t.TempDir(), "reefers.db"), e.inv.srv.URL, map[string]string{
+		"LOG_LEVEL":         "info",
+		"REEFER_FLEET_SIZE": "200",
+		"MAX_IN_FLIGHT":     "16",
+		"RETRY_BASE_DELAY":  "1s",
+		"RETRY_MAX_DELAY":   "1m",
+	}, extra)
 }
 
 func (e *env) config(extra map[string]string) manager.Config {
 	e.t.Helper()
-	env := e.environ(extra)
-	cfg, err := manager.ConfigFromEnv(func(k string) string { return env[k] })
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return cfg
+	return pipelinetest.Config(e.t, manager.ConfigFromEnv, e.environ(extra))
 }
 
-// service is a running manager.Run.
-type service struct {
-	cfg    manager.Config
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
-	once   sync.Once
-	err    error
-}
+// service is a running manager.Run (see pipelinetest.Start).
+type service struct{ *pipelinetest.Service }
 
-// start runs the service in the background; it is stopped gracefully when
-// the test ends, unless the test stopped it before.
+// start runs the service in the background; it is stopped gracefully
+// when the test ends, unless the test stopped it before.
 func (e *env) start(cfg manager.Config) *service {
 	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &service{cfg: cfg, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
-	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	go func() { s.done <- manager.Run(ctx, log, cfg) }()
-	e.t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			e.t.Errorf("service stopped with: %v", err)
-		}
-		if e.t.Failed() {
-			e.t.Logf("service log:\n%s", s.logs.String())
-		}
-	})
+	run := func(ctx context.Context, log *slog.Logger) error { return manager.Run(ctx, log, cfg) }
+	s := &service{Service: pipelinetest.Start(e.t, cfg.LogLevel, cfg.ShutdownTimeout, run)}
 	return s
 }
 
 // stop cancels the service and waits for Run to return.
-func (s *service) stop() error {
-	s.once.Do(func() {
-		s.cancel()
-		select {
-		case s.err = <-s.done:
-		case <-time.After(s.cfg.ShutdownTimeout + 20*time.Second):
-			s.err = errors.New("Run did not return after shutdown")
-		}
-	})
-	return s.err
-}
+func (s *service) stop() error { return s.Stop() }
 
 // produce writes records and returns them as the broker stored them
 // (with partition and offset).
@@ -168,26 +124,7 @@ func topicsOf(msgs []kafka.Message) []string {
 // ends returns, per partition, the offset the next record will get.
 func (e *env) ends(topic string) map[int]int64 {
 	e.t.Helper()
-	client, closeClient := e.client()
-	defer closeClient()
-	var reqs []kafka.OffsetRequest
-	for _, p := range partitions(topic) {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // generous: a loaded -race run
-	defer cancel()
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		e.t.Fatalf("list offsets of %s: %v", topic, err)
-	}
-	out := map[int]int64{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			e.t.Fatalf("list offsets of %s/%d: %v", topic, p.Partition, p.Error)
-		}
-		out[p.Partition] = p.LastOffset
-	}
-	return out
+	return pipelinetest.Ends(e.t, e.kafka, topic, testTopics[topic])
 }
 
 // committed returns the group's committed offsets (the next offset to
@@ -221,13 +158,7 @@ func partitions(topic string) []int {
 	return ps
 }
 
-func (e *env) client() (*kafka.Client, func()) {
-	t, err := e.kafka.Transport()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &kafka.Client{Addr: kafka.TCP(e.kafka.Brokers...), Transport: t}, t.CloseIdleConnections
-}
+func (e *env) client() (*kafka.Client, func()) { return pipelinetest.Client(e.t, e.kafka) }
 
 // waitAllCommitted waits until the group has committed every record of
 // the orders topic, including the events the service appends to it
@@ -257,32 +188,7 @@ func (e *env) waitAllCommitted(timeout time.Duration) {
 // readAll returns every record of topic, partition by partition in order.
 func (e *env) readAll(topic string) []kafka.Message {
 	e.t.Helper()
-	ends := e.ends(topic)
-	var out []kafka.Message
-	for p := range testTopics[topic] {
-		if ends[p] == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers: e.kafka.Brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond,
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				cancel()
-				r.Close()
-				e.t.Fatalf("read %s/%d: %v", topic, p, err)
-			}
-			out = append(out, m)
-			if m.Offset >= ends[p]-1 {
-				break
-			}
-		}
-		cancel()
-		r.Close()
-	}
-	return out
+	return pipelinetest.ReadAll(e.t, e.kafka.Brokers, topic, testTopics[topic], e.ends(topic))
 }
 
 // decoded is an event read back from a topic.
@@ -337,17 +243,11 @@ func orders(t testing.TB, prefix string, n int) []kafka.Message {
 	return msgs
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, for the ops server (Run does not report the port it bound).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// syncBuffer and waitFor are helpers both pipeline services' tests share
+// (package pipelinetest).
+var waitFor = pipelinetest.WaitFor
+
+type syncBuffer = pipelinetest.SyncBuffer
 
 // fakeInventory stands in for the legacy inventory: PUT
 // /containers/{id}/allocation answered with a status the test sets, or
@@ -430,39 +330,6 @@ func (f *fakeInventory) callCounts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.calls)
-}
-
-// syncBuffer is a log sink the service writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond until it holds or timeout passes. Tests give bounds
-// of minutes: a bound only matters when cond never holds, and on a loaded
-// 2-core -race run (load 50) SQLite statements took 200-600 ms each, so
-// 72 orders took longer than 30 s.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // metric returns the value of an unlabelled (or fully labelled, e.g.

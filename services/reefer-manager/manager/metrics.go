@@ -7,12 +7,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/buildinfo"
-	"github.com/reeferdlq/reefer-dlq/pkg/grouplag"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/inventory"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 // metrics are the service's Prometheus series, registered on the private
@@ -95,7 +96,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // observe counts one processed record by the route it took.
-func (m *metrics) observe(d handoff.Decision, err error, took time.Duration) {
+func (m *metrics) observe(d orders.Decision, err error, took time.Duration) {
 	if err != nil {
 		m.handoffErrs.Inc()
 		return

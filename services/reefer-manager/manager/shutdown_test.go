@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/reefer-manager/manager"
 )
 
@@ -178,7 +178,7 @@ func TestGracefulShutdownFinishesInFlightWorkAndCommitsIt(t *testing.T) {
 
 	// The service logs every record it concluded with its coordinates.
 	finished := map[int]map[int64]bool{}
-	sc := bufio.NewScanner(strings.NewReader(svc.logs.String()))
+	sc := bufio.NewScanner(strings.NewReader(svc.Logs()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line struct {

@@ -8,12 +8,13 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/backoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/failure"
-	"github.com/reeferdlq/reefer-dlq/pkg/handoff"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
 type capture struct{ msgs []kafka.Message }
@@ -34,10 +35,11 @@ func TestTheHandOffRouterWritesTheContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := &capture{}
-	topics := handoff.Topics{Orders: "orders", Containers: "containers", Retry: "order-retries", DeadLetter: "order-dead-letter"}
-	r := &handoff.Router{Writer: out, Topics: topics, Source: "/reefer-dlq/reefer-manager",
+	topics := handoff.Topics{Retry: "order-retries", DeadLetter: "order-dead-letter"}
+	r := &orders.Router{Router: handoff.Router{Writer: out, Topics: topics,
 		Policy: backoff.Policy{Base: time.Second, Max: time.Minute}, MaxAttempts: 2,
-		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }}
+		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }},
+		OrdersTopic: "orders", ContainersTopic: "containers", Source: "/reefer-dlq/reefer-manager"}
 
 	env, err := events.New("/orders", events.TypeOrderCreated, "O-1", events.OrderCreated{OrderID: "O-1", ProductID: "P",
 		CustomerID: "C", Quantity: 2, PickupCity: "Oakland", DestinationCity: "Shanghai", ExpectedDeliveryDate: "2026-02-01"}, r.Now())

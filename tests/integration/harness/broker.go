@@ -19,7 +19,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
 )
 
 // The broker's place on the stack's network. Every container reaches it as
@@ -49,7 +49,7 @@ const (
 type BrokerKind string
 
 const (
-	// Devbroker is this repository's embedded broker (pkg/cmd/devbroker),
+	// Devbroker is this repository's embedded broker (pkg/platform/cmd/devbroker),
 	// configured by flags.
 	Devbroker BrokerKind = "devbroker"
 	// ApacheKafka is the official apache/kafka image (and images that

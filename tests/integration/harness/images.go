@@ -10,7 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/testcontainers/testcontainers-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
 
 // The images `make images` builds, nothing pulled. Each can be replaced

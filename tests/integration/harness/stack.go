@@ -18,9 +18,9 @@ import (
 	"github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/network"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/pgtest"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/tests/integration/outcomes"
 )

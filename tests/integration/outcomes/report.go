@@ -12,9 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/reeferdlq/reefer-dlq/pkg/events"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaclient"
-	"github.com/reeferdlq/reefer-dlq/pkg/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
 )
@@ -226,7 +226,7 @@ func (r *Report) addAllocation(env events.Envelope) {
 	}
 }
 
-// addDatabase reads the allocations table of pkg/reeferstore: one row per
+// addDatabase reads the allocations table of pkg/reefer/reeferstore: one row per
 // order, the order id its primary key.
 func (r *Report) addDatabase(ctx context.Context, url string) error {
 	conn, err := pgx.Connect(ctx, url)

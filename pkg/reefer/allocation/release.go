@@ -1,0 +1,147 @@
+package allocation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+)
+
+// Reservation names an order and a reefer reserved for it.
+type Reservation struct {
+	OrderID     string
+	ContainerID string
+}
+
+// ErrReleasePending is wrapped by the error a store returns when asked to
+// reopen an order that still holds the reefer of its dead-lettered
+// attempt: the inventory may record that reefer for the order, so it must
+// be released there first (see Releaser), or the order would end up with
+// two. It is transient: release, then try again.
+var ErrReleasePending = failure.NewTransient("release-pending",
+	errors.New("the order's previous reefer is not yet released in the inventory"))
+
+// ReleaseStore is what a Releaser needs from the reefer database.
+type ReleaseStore interface {
+	// PendingReleases returns up to limit reefers held by orders that no
+	// longer hold them (dead-lettered, or reserved with another reefer):
+	// each waits for its inventory release. orderID "" means any order.
+	PendingReleases(ctx context.Context, orderID string, limit int) ([]Reservation, error)
+	// FinishRelease gives the reefer back to the pool, if it is still
+	// pending release for the order. freed is false when it is not (a
+	// concurrent release finished first).
+	FinishRelease(ctx context.Context, r Reservation) (freed bool, err error)
+	// QuarantinePending takes the reefer out of the pool, with reason, if
+	// it is still pending release for the order: the inventory refused
+	// to release it, and only a person can tell whether it holds it.
+	QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error)
+}
+
+// ReleaseInventory forgets an allocation in the legacy inventory; it must
+// succeed when the inventory does not hold the container for the order.
+type ReleaseInventory interface {
+	Release(ctx context.Context, containerID, orderID string) error
+}
+
+// Releaser gives the reefers of dead-lettered attempts back: first in the
+// inventory, then to the database's pool. The order matters. A reefer
+// reserved for an order may be recorded in the inventory (its call timed
+// out after the inventory did it, or a duplicate chain's call succeeded
+// as another chain dead-lettered the order); back in the pool at once,
+// the next order would get it and an inventory 409, and a redrive of the
+// order a second reefer while the inventory still holds the first.
+//
+// The Processor releases at once after a dead letter; Run sweeps what
+// could not be released then (the inventory was down, the process died).
+type Releaser struct {
+	Store     ReleaseStore
+	Inventory ReleaseInventory
+	Log       *slog.Logger
+}
+
+// Release releases one reefer in the inventory, then frees it in the
+// database. An inventory that refuses the release for good (a permanent
+// error: retrying cannot help) leaves the reefer's state unknown: it is
+// quarantined, for a person, and Release returns nil.
+func (r Releaser) Release(ctx context.Context, res Reservation) error {
+	if err := r.Inventory.Release(ctx, res.ContainerID, res.OrderID); err != nil {
+		if failure.ClassOf(err) != failure.Permanent {
+			return fmt.Errorf("release reefer %s of order %s: %w", res.ContainerID, res.OrderID, err)
+		}
+		reason := fmt.Sprintf("the inventory refused to release it from order %s: %v", res.OrderID, err)
+		if _, qerr := r.Store.QuarantinePending(ctx, res, reason); qerr != nil {
+			return fmt.Errorf("quarantine reefer %s of order %s: %w", res.ContainerID, res.OrderID, qerr)
+		}
+		r.Log.WarnContext(ctx, "reefer quarantined: the inventory refused to release it", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+		return nil
+	}
+	if _, err := r.Store.FinishRelease(ctx, res); err != nil {
+		return fmt.Errorf("release reefer %s of order %s: %w", res.ContainerID, res.OrderID, err)
+	}
+	return nil
+}
+
+// ReleaseOrder releases the reefers pending release for one order.
+func (r Releaser) ReleaseOrder(ctx context.Context, orderID string) error {
+	pending, err := r.Store.PendingReleases(ctx, orderID, 10)
+	if err != nil {
+		return fmt.Errorf("releases of order %s: %w", orderID, err)
+	}
+	var errs []error
+	for _, res := range pending {
+		errs = append(errs, r.Release(ctx, res))
+	}
+	return errors.Join(errs...)
+}
+
+// Sweep releases up to limit pending reefers and says how many it freed.
+func (r Releaser) Sweep(ctx context.Context, limit int) (released int, err error) {
+	pending, err := r.Store.PendingReleases(ctx, "", limit)
+	if err != nil {
+		return 0, fmt.Errorf("pending releases: %w", err)
+	}
+	var errs []error
+	for _, res := range pending {
+		if err := r.Release(ctx, res); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		released++
+	}
+	return released, errors.Join(errs...)
+}
+
+// Run sweeps every interval until ctx ends, each sweep within timeout.
+// Failures are logged: the next sweep tries again.
+func (r Releaser) Run(ctx context.Context, interval, timeout time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		n, err := r.Sweep(sctx, 100)
+		cancel()
+		if n > 0 {
+			r.Log.InfoContext(ctx, "released reefers of dead-lettered attempts", "released", n)
+		}
+		if err != nil && ctx.Err() == nil {
+			r.Log.WarnContext(ctx, "some reefers of dead-lettered attempts are not released yet; the next sweep tries again", "err", err)
+		}
+	}
+}
+
+// TryRelease is Release for a caller that cannot wait for the inventory
+// (the Processor, right after a dead letter): a failure is logged, and
+// Run's next sweep tries again.
+func (r Releaser) TryRelease(ctx context.Context, res Reservation) {
+	if err := r.Release(ctx, res); err != nil && ctx.Err() == nil {
+		r.Log.DebugContext(ctx, "reefer release deferred to the next sweep", "err", err)
+	}
+}
