@@ -34,6 +34,10 @@ type ReleaseStore interface {
 	// pending release for the order. freed is false when it is not (a
 	// concurrent release finished first).
 	FinishRelease(ctx context.Context, r Reservation) (freed bool, err error)
+	// ReleaseWith runs release and then FinishRelease, with no other
+	// ReleaseWith of the same reefer at the same time; done is false when
+	// the reefer is not pending release or another one is releasing it.
+	ReleaseWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error)
 	// QuarantinePending takes the reefer out of the pool, with reason, if
 	// it is still pending release for the order: the inventory refused
 	// to release it, and only a person can tell whether it holds it.
@@ -67,7 +71,10 @@ type Releaser struct {
 // error: retrying cannot help) leaves the reefer's state unknown: it is
 // quarantined, for a person, and Release returns nil.
 func (r Releaser) Release(ctx context.Context, res Reservation) error {
-	if err := r.Inventory.Release(ctx, res.ContainerID, res.OrderID); err != nil {
+	_, err := r.Store.ReleaseWith(ctx, res, func(ctx context.Context) error {
+		return r.Inventory.Release(ctx, res.ContainerID, res.OrderID)
+	})
+	if err != nil {
 		if failure.ClassOf(err) != failure.Permanent {
 			return fmt.Errorf("release reefer %s of order %s: %w", res.ContainerID, res.OrderID, err)
 		}
@@ -77,9 +84,6 @@ func (r Releaser) Release(ctx context.Context, res Reservation) error {
 		}
 		r.Log.WarnContext(ctx, "reefer quarantined: the inventory refused to release it", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
 		return nil
-	}
-	if _, err := r.Store.FinishRelease(ctx, res); err != nil {
-		return fmt.Errorf("release reefer %s of order %s: %w", res.ContainerID, res.OrderID, err)
 	}
 	return nil
 }

@@ -272,6 +272,59 @@ func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) 
 	return out, nil
 }
 
+// ReleaseWith releases r's reefer if it is pending release for r's
+// order: release (the inventory's release) runs while this call holds
+// the reefer's row lock, and only on its success does the reefer go back
+// to the pool, in the same transaction. done is false when the reefer is
+// not pending release, or another process is releasing it right now
+// (SKIP LOCKED): two releases of one reefer never run at once. Were they
+// to, one could finish and free the reefer, the order (redriven) take it
+// again and the inventory record it, and then the other's release land
+// and erase that record: an allocated order the inventory knows nothing
+// of. SQLite has no row locks (the demo's store): the release runs
+// outside any transaction there, which leaves that race open.
+func (s *Store) ReleaseWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error) {
+	if s.dialect != dialectPostgres {
+		var held []string
+		if err := s.db.WithContext(ctx).Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending`,
+			r.ContainerID, r.OrderID).Scan(&held).Error; err != nil {
+			return false, fmt.Errorf("release reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(err))
+		}
+		if len(held) == 0 {
+			return false, nil
+		}
+		if err := release(ctx); err != nil {
+			return false, err
+		}
+		return s.FinishRelease(ctx, r)
+	}
+	var releaseErr error
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var held []string
+		if err := tx.Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending
+			FOR UPDATE SKIP LOCKED`, r.ContainerID, r.OrderID).Scan(&held).Error; err != nil {
+			return err
+		}
+		if len(held) == 0 {
+			return nil
+		}
+		if releaseErr = release(ctx); releaseErr != nil {
+			return releaseErr
+		}
+		res := tx.Exec(`UPDATE reefers SET status = 'free', order_id = NULL, release_pending = FALSE, updated_at = ?
+			WHERE container_id = ? AND order_id = ? AND release_pending`, s.now(), r.ContainerID, r.OrderID)
+		done = res.RowsAffected == 1
+		return res.Error
+	})
+	if releaseErr != nil {
+		return false, releaseErr
+	}
+	if err != nil {
+		return false, fmt.Errorf("release reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(err))
+	}
+	return done, nil
+}
+
 // FinishRelease gives r's reefer back to the pool once the inventory has
 // released it, if it is still pending release for r's order (compare-
 // and-set: a reefer the order holds again, reserved, stays). freed is

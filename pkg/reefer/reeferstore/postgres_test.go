@@ -1,7 +1,9 @@
 package reeferstore_test
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +15,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 )
@@ -154,4 +158,59 @@ func (p *proxy) forward(client net.Conn) {
 	}()
 	_, _ = io.Copy(client, server)
 	_ = client.Close()
+}
+
+// Found by the integration suite (outage, then redrive): two releases of
+// one reefer ran at once (the release sweep and the redriven chain). One
+// freed the reefer, the order took it again and the inventory recorded
+// it, then the other's inventory release erased that record. On Postgres
+// a release holds the reefer's row lock for the inventory call: a second
+// release of the same reefer meanwhile does nothing.
+func TestPostgresReleasesOfOneReeferNeverOverlap(t *testing.T) {
+	s, _ := postgresOpener(t)(t)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SeedFleet(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Allocate(ctx, "O-1", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.DeadLetter(ctx, "O-1", allocation.Claim{Token: "orders/0@1", ErrorClass: failure.Permanent, ErrorReason: "http-422", ErrorMessage: "refused"}); err != nil || res.Released != c {
+		t.Fatalf("DeadLetter = %+v, %v; want %s pending release", res, err, c)
+	}
+	r := allocation.Reservation{OrderID: "O-1", ContainerID: c}
+
+	inside, leave := make(chan struct{}), make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		done, err := s.ReleaseWith(ctx, r, func(context.Context) error {
+			close(inside)
+			<-leave // the first release's inventory call is in flight
+			return nil
+		})
+		if err == nil && !done {
+			err = errors.New("the first release did not free the reefer")
+		}
+		first <- err
+	}()
+	<-inside
+	called := false
+	done, err := s.ReleaseWith(ctx, r, func(context.Context) error { called = true; return nil })
+	if err != nil || done || called {
+		t.Errorf("a second release during the first = done %t, called %t, %v; want nothing done, the inventory not called", done, called, err)
+	}
+	close(leave)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if rf, err := s.Reefer(ctx, c); err != nil || rf.Status != reeferstore.StatusFree {
+		t.Errorf("reefer after the release = %+v, %v; want free", rf, err)
+	}
+	if done, err := s.ReleaseWith(ctx, r, func(context.Context) error { called = true; return nil }); err != nil || done || called {
+		t.Errorf("a release of a free reefer = done %t, called %t, %v; want nothing", done, called, err)
+	}
 }
