@@ -23,12 +23,8 @@ import (
 //
 //	SCHEDULER_BENCH_MAX_DELAY=5s go test -run '^$' -bench SchedulerLateness -benchtime 1x ./scheduler
 func BenchmarkSchedulerLateness(b *testing.B) {
-	records := schedulertest.EnvInt(b, "SCHEDULER_BENCH_RECORDS", 10000)
-	maxDelay := schedulertest.EnvDuration(b, "SCHEDULER_BENCH_MAX_DELAY", 600*time.Millisecond)
-	const minDelay = 100 * time.Millisecond
-	if maxDelay < minDelay {
-		b.Fatalf("SCHEDULER_BENCH_MAX_DELAY %v is below the minimum delay %v", maxDelay, minDelay)
-	}
+	records, maxDelay := schedulertest.Workload(b, "SCHEDULER_BENCH_", 10000, 600*time.Millisecond)
+	const minDelay = schedulertest.MinDelay
 
 	dueAt := func(msg kafka.Message) time.Time {
 		ns, err := strconv.ParseInt(string(msg.Headers[0].Value), 10, 64)

@@ -42,12 +42,8 @@ import (
 // ORDER_RETRY_BENCH_STORE=postgres runs it on Postgres (pgtest) instead of
 // SQLite.
 func BenchmarkRetryLateness(b *testing.B) {
-	records := schedulertest.EnvInt(b, "ORDER_RETRY_BENCH_RECORDS", 10000)
-	maxDelay := schedulertest.EnvDuration(b, "ORDER_RETRY_BENCH_MAX_DELAY", 5*time.Second)
-	const minDelay = 100 * time.Millisecond
-	if maxDelay <= minDelay {
-		b.Fatalf("ORDER_RETRY_BENCH_MAX_DELAY %v: want more than %v", maxDelay, minDelay)
-	}
+	records, maxDelay := schedulertest.Workload(b, "ORDER_RETRY_BENCH_", 10000, 5*time.Second)
+	const minDelay = schedulertest.MinDelay
 	var dbURL string
 	switch s := os.Getenv("ORDER_RETRY_BENCH_STORE"); s {
 	case "", "sqlite":

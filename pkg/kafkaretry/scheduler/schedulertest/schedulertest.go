@@ -31,6 +31,23 @@ func ReportLateness(b *testing.B, lateness []time.Duration, early int) {
 	b.ReportMetric(float64(early), "early-runs")
 }
 
+// MinDelay is the shortest delay the benchmarks give a record.
+const MinDelay = 100 * time.Millisecond
+
+// Workload reads a lateness benchmark's size from the environment:
+// prefix+"RECORDS" records (default records) with delays spread uniformly
+// over MinDelay to prefix+"MAX_DELAY" (default maxDelay), which must be
+// above MinDelay.
+func Workload(b *testing.B, prefix string, records int, maxDelay time.Duration) (int, time.Duration) {
+	b.Helper()
+	records = EnvInt(b, prefix+"RECORDS", records)
+	maxDelay = EnvDuration(b, prefix+"MAX_DELAY", maxDelay)
+	if maxDelay <= MinDelay {
+		b.Fatalf("%sMAX_DELAY %v: want more than the shortest delay, %v", prefix, maxDelay, MinDelay)
+	}
+	return records, maxDelay
+}
+
 // EnvInt is the positive whole number in the variable name, or def when
 // it is unset; anything else fails the benchmark naming the variable.
 func EnvInt(tb testing.TB, name string, def int) int {
