@@ -339,7 +339,7 @@ func allocateOnPostgres(db *gorm.DB, reqs []Request, now time.Time) ([]reservati
 	var rows []reservation
 	if len(reqs) == 1 {
 		args := map[string]any{"order": reqs[0].OrderID, "quantity": reqs[0].Quantity, "now": now}
-		if err := db.Raw(allocateOnePostgres, args).Scan(&rows).Error; err != nil {
+		if err := scan(db.Raw(allocateOnePostgres, args), &rows); err != nil {
 			return nil, err
 		}
 		return rows, nil
@@ -358,7 +358,7 @@ func allocateOnPostgres(db *gorm.DB, reqs []Request, now time.Time) ([]reservati
 		return nil, failure.NewPermanent("invalid-request", fmt.Errorf("encode the batch: %w", err))
 	}
 	args := map[string]any{"requests": string(requests), "now": now}
-	if err := db.Raw(allocateManyPostgres, args).Scan(&rows).Error; err != nil {
+	if err := scan(db.Raw(allocateManyPostgres, args), &rows); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -378,7 +378,7 @@ func allocateOnSQLite(tx *gorm.DB, reqs []Request, now time.Time) ([]reservation
 		}
 		var ids []string
 		args := map[string]any{"order": r.OrderID, "quantity": r.Quantity, "now": now}
-		if err := tx.Raw(pickSQLite, args).Scan(&ids).Error; err != nil {
+		if err := scan(tx.Raw(pickSQLite, args), &ids); err != nil {
 			return nil, err
 		}
 		if len(ids) == 0 {
@@ -461,9 +461,9 @@ func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservati
 		args = append(args, r.OrderID, r.ContainerID)
 	}
 	var marked []string
-	err = s.db.WithContext(ctx).Raw(`UPDATE order_states SET state = 'allocated', version = version + 1, updated_at = ?
+	err = scan(s.db.WithContext(ctx).Raw(`UPDATE order_states SET state = 'allocated', version = version + 1, updated_at = ?
 		WHERE state IN ('reserved', 'allocated') AND (order_id, container_id) IN (VALUES `+strings.Join(values, ", ")+`)
-		RETURNING order_id`, args...).Scan(&marked).Error
+		RETURNING order_id`, args...), &marked)
 	if err != nil {
 		return nil, fmt.Errorf("mark %s allocated: %w", countOrders(len(values)), classify(err))
 	}

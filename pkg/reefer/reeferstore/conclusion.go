@@ -40,7 +40,7 @@ func (s *Store) holdForRelease(ctx context.Context, r Reservation) error {
 		// reefer pending release, or it is reopened and the reefer is
 		// quarantined.
 		var states []string
-		if err := tx.Raw(`SELECT state FROM order_states WHERE order_id = ?`+s.forUpdate(), r.OrderID).Scan(&states).Error; err != nil {
+		if err := scan(tx.Raw(`SELECT state FROM order_states WHERE order_id = ?`+s.forUpdate(), r.OrderID), &states); err != nil {
 			return err
 		}
 		if len(states) == 1 && states[0] == string(allocation.StateDeadLettered) {
@@ -131,7 +131,7 @@ func (s *Store) DeadLetter(ctx context.Context, orderID string, claim allocation
 
 func (s *Store) deadLetter(tx *gorm.DB, orderID string, claim allocation.Claim) (allocation.ClaimResult, error) {
 	var rows []orderRow
-	if err := tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID).Scan(&rows).Error; err != nil {
+	if err := scan(tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID), &rows); err != nil {
 		return allocation.ClaimResult{}, err
 	}
 	now := s.now()
@@ -198,7 +198,7 @@ func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) 
 	if orderID != "" {
 		q = q.Where("order_id = ?", orderID)
 	}
-	err := q.Order("updated_at, container_id").Limit(limit).Scan(&rows).Error
+	err := scan(q.Order("updated_at, container_id").Limit(limit), &rows)
 	if err != nil {
 		return nil, fmt.Errorf("read reefers pending release: %w", classify(err))
 	}
@@ -223,8 +223,8 @@ func (s *Store) PendingReleases(ctx context.Context, orderID string, limit int) 
 func (s *Store) ReleaseWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error) {
 	if s.dialect != dialectPostgres {
 		var held []string
-		if err := s.db.WithContext(ctx).Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending`,
-			r.ContainerID, r.OrderID).Scan(&held).Error; err != nil {
+		if err := scan(s.db.WithContext(ctx).Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending`,
+			r.ContainerID, r.OrderID), &held); err != nil {
 			return false, fmt.Errorf("release reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(err))
 		}
 		if len(held) == 0 {
@@ -238,8 +238,8 @@ func (s *Store) ReleaseWith(ctx context.Context, r Reservation, release func(con
 	var releaseErr error
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var held []string
-		if err := tx.Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending
-			FOR UPDATE SKIP LOCKED`, r.ContainerID, r.OrderID).Scan(&held).Error; err != nil {
+		if err := scan(tx.Raw(`SELECT container_id FROM reefers WHERE container_id = ? AND order_id = ? AND release_pending
+			FOR UPDATE SKIP LOCKED`, r.ContainerID, r.OrderID), &held); err != nil {
 			return err
 		}
 		if len(held) == 0 {
@@ -309,14 +309,14 @@ func (s *Store) Reopen(ctx context.Context, orderID string, generation int) (reo
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The order's row lock orders this against holdForRelease.
 		var rows []orderRow
-		if err := tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID).Scan(&rows).Error; err != nil {
+		if err := scan(tx.Raw(`SELECT * FROM order_states WHERE order_id = ?`+s.forUpdate(), orderID), &rows); err != nil {
 			return err
 		}
 		if len(rows) == 0 || rows[0].State != string(allocation.StateDeadLettered) || rows[0].Generation >= generation {
 			return nil
 		}
 		var held []string
-		if err := tx.Raw(`SELECT container_id FROM reefers WHERE order_id = ?`, orderID).Scan(&held).Error; err != nil {
+		if err := scan(tx.Raw(`SELECT container_id FROM reefers WHERE order_id = ?`, orderID), &held); err != nil {
 			return err
 		}
 		if len(held) > 0 {
@@ -371,10 +371,10 @@ func (s *Store) Quarantined(ctx context.Context) ([]Reefer, error) {
 // demo and the tests read it to show so.
 func (s *Store) HeldByUnallocated(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := s.db.WithContext(ctx).Raw(`SELECT r.container_id FROM reefers r
+	err := scan(s.db.WithContext(ctx).Raw(`SELECT r.container_id FROM reefers r
 		LEFT JOIN order_states o ON o.order_id = r.order_id
 		WHERE r.status = 'allocated' AND (o.state IS NULL OR o.state NOT IN ('reserved', 'allocated') OR o.container_id <> r.container_id)
-		ORDER BY r.container_id`).Scan(&ids).Error
+		ORDER BY r.container_id`), &ids)
 	if err != nil {
 		return nil, fmt.Errorf("read reefers held by unallocated orders: %w", classify(err))
 	}

@@ -391,14 +391,14 @@ func (s *Store) adoptLegacyVersions(ctx context.Context) error {
 			}
 		}
 		var n int64
-		if err := tx.Raw(exists).Scan(&n).Error; err != nil {
+		if err := scan(tx.Raw(exists), &n); err != nil {
 			return fmt.Errorf("look for schema_migrations: %w", err)
 		}
 		if n == 0 {
 			return nil
 		}
 		var versions []int64
-		if err := tx.Raw(`SELECT version FROM schema_migrations ORDER BY version`).Scan(&versions).Error; err != nil {
+		if err := scan(tx.Raw(`SELECT version FROM schema_migrations ORDER BY version`), &versions); err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
 		sqlTx := tx.Statement.ConnPool // the transaction's connection
