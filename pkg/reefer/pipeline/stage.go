@@ -92,9 +92,11 @@ type Stage struct {
 	// or running), keys, values and headers plus a fixed overhead per record
 	// (consumer.RecordOverhead). At the bound the stage stops fetching until
 	// records finish; nothing is dropped. A record larger than the bound is
-	// taken alone. The default keeps each service within 64 MiB of resident
-	// memory while the inventory is down (bench case 8).
-	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"8MiB"`
+	// taken alone. The default, consumer.DefaultMaxPendingBytes, holds
+	// MAX_PENDING (10,000) retries of about 3 KB: smaller, order-retry stops
+	// fetching before it holds MAX_PENDING and starts the retries behind
+	// late (bench case 6); the memory it bounds is case 8's.
+	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"32MiB"`
 }
 
 // Validate reports every invalid shared setting, each naming its variable

@@ -48,7 +48,7 @@ func DefaultStage(databaseURL string) pipeline.Stage {
 		Group: pipeline.GroupTiming{
 			SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
 		},
-		MaxPendingBytes: 8 << 20,
+		MaxPendingBytes: 32 << 20,
 	}
 }
 
