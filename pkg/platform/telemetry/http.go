@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -33,12 +34,28 @@ type transport struct {
 	prop   propagation.TextMapPropagator
 }
 
+// routeKey is the context key of WithRoute.
+type routeKey struct{}
+
+// WithRoute returns ctx naming the URL template of the request it will
+// carry (/containers/{containerID}/allocation), so that Transport names
+// the span after it (PUT /containers/{containerID}/allocation) rather
+// than after the method alone.
+func WithRoute(ctx context.Context, template string) context.Context {
+	return context.WithValue(ctx, routeKey{}, template)
+}
+
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ctx, span := t.tracer.Start(r.Context(), r.Method,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(append(serverAddr(r.URL.Host),
-			semconv.HTTPRequestMethodKey.String(r.Method),
-			semconv.URLFull(r.URL.Redacted()))...))
+	name := r.Method
+	attrs := append(serverAddr(r.URL.Host),
+		semconv.HTTPRequestMethodKey.String(r.Method),
+		semconv.URLFull(r.URL.Redacted()))
+	if tmpl, ok := r.Context().Value(routeKey{}).(string); ok && tmpl != "" {
+		name += " " + tmpl
+		attrs = append(attrs, semconv.URLTemplate(tmpl))
+	}
+	ctx, span := t.tracer.Start(r.Context(), name,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	// A RoundTripper must not change the caller's request.
 	r = r.Clone(ctx)
 	t.prop.Inject(ctx, propagation.HeaderCarrier(r.Header))

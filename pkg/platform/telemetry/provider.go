@@ -24,6 +24,16 @@ type Provider struct {
 	shutdown func(context.Context) error
 }
 
+// Tracing is the provider to give the components that create spans:
+// nil when tracing is off, so that they skip their tracing work
+// altogether (their Tracing fields take nil for "no spans").
+func (p *Provider) Tracing() trace.TracerProvider {
+	if _, off := p.TracerProvider.(noop.TracerProvider); off {
+		return nil
+	}
+	return p.TracerProvider
+}
+
 // Shutdown flushes the spans not exported yet and stops the exporter,
 // within ctx. It does nothing for a no-op or a given provider.
 func (p *Provider) Shutdown(ctx context.Context) error {
