@@ -287,3 +287,41 @@ func RetryLink(ctx context.Context) string {
 	}
 	return Traceparent(span.SpanContext())
 }
+
+// Redrive starts the producer span of a redrive ("redrive <topic>"): the
+// copy of a dead letter going back to the pipeline, sent by a person's
+// command hours after the failure. It starts a new trace, linked to the
+// dead letter's (its traceparent in deadLetter, link attribute
+// kafkaretry.link = dead-letter), and writes its own context into the
+// copy's traceparent, so that the attempts after the redrive form a trace
+// of their own that points back to the failure. It returns the end of
+// the span: call it with the write's error.
+func Redrive(ctx context.Context, tp trace.TracerProvider, copy *kafka.Message, deadLetter []kafka.Header) (end func(error)) {
+	if Off(tp) {
+		return func(error) {}
+	}
+	attrs := append(messaging(copy.Topic, semconv.MessagingOperationTypeSend, "redrive"),
+		AttrRoute.String("redrive"))
+	if len(copy.Key) > 0 {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(copy.Key)))
+	}
+	if v, ok := retrymeta.Get(copy.Headers, retrymeta.HeaderRedriveCount); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			attrs = append(attrs, AttrRedriveCount.Int(n))
+		}
+	}
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...)}
+	if dl := SpanContext(deadLetter, retrymeta.HeaderTraceParent); dl.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: dl, Attributes: []attribute.KeyValue{AttrLink.String(LinkDeadLetter)}}))
+	}
+	sctx, span := tracer(tp).Start(ctx, "redrive "+copy.Topic, opts...)
+	h := append([]kafka.Header(nil), copy.Headers...)
+	propagator.Inject(sctx, Headers{&h})
+	copy.Headers = h
+	return func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+}

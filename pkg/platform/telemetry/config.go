@@ -69,6 +69,12 @@ type Config struct {
 	Provider trace.TracerProvider `env:"-"`
 }
 
+// DefaultConfig is the configuration of an environment that sets no
+// OTEL_* variable: tracing off, and the specification's defaults.
+func DefaultConfig() Config {
+	return Config{Protocol: ProtocolHTTP, Sampler: SamplerParentBasedAlwaysOn, Exporter: "otlp"}
+}
+
 // ConfigFromEnv reads and validates the OTEL_* variables through getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c, err := envconfig.Parse[Config](getenv)
