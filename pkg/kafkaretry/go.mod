@@ -14,6 +14,8 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0
 )
 
+require go.opentelemetry.io/otel/sdk v1.47.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
