@@ -134,15 +134,19 @@ func Print(w io.Writer, orderID string, spans []Span) {
 
 func line(w io.Writer, t0 time.Time, s Span, depth int, byID map[trace.SpanID]Span) {
 	name := strings.Repeat("  ", depth) + s.Name
-	if a := s.Attrs["kafkaretry.attempt"]; a != "" && s.Kind == trace.SpanKindConsumer {
+	if a := s.Attrs["kafkaretry.attempt"]; a != "" && s.Kind == trace.SpanKindConsumer && s.Attrs["kafkaretry.route"] != "" {
 		name += " · attempt " + a
 	}
 	fmt.Fprintf(w, "%8.3fs  %-26s %-52s %9s  %s\n", s.Start.Sub(t0).Seconds(), s.Service, clip(name, 52),
 		round(s.End.Sub(s.Start)), outcome(s))
+	indent := fmt.Sprintf("%9s  %-26s %s  ", "", "", strings.Repeat("  ", depth))
+	if r := s.Attrs["kafkaretry.route"]; (r == "retry" || r == "dead-letter") && s.FailedBecause != "" {
+		fmt.Fprintf(w, "%serror: %s\n", indent, clip(s.FailedBecause, 100))
+	}
 	// The wait: a record consumed after the producer span that wrote it.
 	if p, ok := byID[s.Parent]; ok && p.Kind == trace.SpanKindProducer && s.Kind == trace.SpanKindConsumer {
 		if wait := s.Start.Sub(p.End); wait > time.Millisecond {
-			fmt.Fprintf(w, "%9s  %-26s %s  waited %s on %s\n", "", "", strings.Repeat("  ", depth), round(wait), s.Attrs["messaging.destination.name"])
+			fmt.Fprintf(w, "%swaited %s on %s\n", indent, round(wait), s.Attrs["messaging.destination.name"])
 		}
 	}
 	for _, l := range s.Links {
@@ -153,7 +157,7 @@ func line(w io.Writer, t0 time.Time, s Span, depth int, byID map[trace.SpanID]Sp
 				target += " · attempt " + a
 			}
 		}
-		fmt.Fprintf(w, "%9s  %-26s %s  ↪ linked to %s (trace %s)\n", "", "", strings.Repeat("  ", depth), target, l.TraceID().String()[:16])
+		fmt.Fprintf(w, "%s↪ linked to %s (trace %s)\n", indent, target, l.TraceID().String()[:16])
 	}
 }
 
@@ -175,7 +179,7 @@ func outcome(s Span) string {
 	case s.Failed:
 		parts = append(parts, "error: "+clip(s.FailedBecause, 60))
 	case s.Kind == trace.SpanKindConsumer:
-		parts = append(parts, "nothing to do")
+		parts = append(parts, "skipped: nothing to do for this record")
 	default:
 		parts = append(parts, "ok")
 	}
