@@ -110,7 +110,7 @@ func Print(w io.Writer, orderID string, spans []Span) {
 			roots[s.Trace] = append(roots[s.Trace], s)
 		}
 	}
-	fmt.Fprintf(w, "%9s  %-26s %-52s %9s  %s\n", "at", "service", "span", "took", "outcome")
+	fmt.Fprintf(w, "%9s  %-24s %-60s %9s  %s\n", "at", "service", "span", "took", "outcome")
 	for n, tid := range traces {
 		how := "the order's first trace"
 		if n > 0 {
@@ -137,11 +137,12 @@ func line(w io.Writer, t0 time.Time, s Span, depth int, byID map[trace.SpanID]Sp
 	if a := s.Attrs["kafkaretry.attempt"]; a != "" && s.Kind == trace.SpanKindConsumer && s.Attrs["kafkaretry.route"] != "" {
 		name += " · attempt " + a
 	}
-	fmt.Fprintf(w, "%8.3fs  %-26s %-52s %9s  %s\n", s.Start.Sub(t0).Seconds(), s.Service, clip(name, 52),
+	fmt.Fprintf(w, "%8.3fs  %-24s %-60s %9s  %s\n", s.Start.Sub(t0).Seconds(), s.Service, clip(name, 60),
 		round(s.End.Sub(s.Start)), outcome(s))
-	indent := fmt.Sprintf("%9s  %-26s %s  ", "", "", strings.Repeat("  ", depth))
+	indent := fmt.Sprintf("%9s  %-24s %s  ", "", "", strings.Repeat("  ", depth))
 	if r := s.Attrs["kafkaretry.route"]; (r == "retry" || r == "dead-letter") && s.FailedBecause != "" {
-		fmt.Fprintf(w, "%serror: %s\n", indent, clip(s.FailedBecause, 100))
+		// The end of a wrapped error is its most specific part.
+		fmt.Fprintf(w, "%serror: %s\n", indent, clipLeft(s.FailedBecause, 90))
 	}
 	// The wait: a record consumed after the producer span that wrote it.
 	if p, ok := byID[s.Parent]; ok && p.Kind == trace.SpanKindProducer && s.Kind == trace.SpanKindConsumer {
@@ -194,6 +195,13 @@ func round(d time.Duration) string {
 		return d.Round(100 * time.Microsecond).String()
 	}
 	return d.Round(time.Microsecond).String()
+}
+
+func clipLeft(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return "…" + string(r[len(r)-n+1:])
+	}
+	return s
 }
 
 func clip(s string, n int) string {

@@ -59,21 +59,21 @@ func (h *handler) handle(ctx context.Context, msg kafka.Message) error {
 	if d.Concluded != "" {
 		// A duplicate chain of an order that already concluded; rare (it
 		// takes a crash), so worth a line.
-		h.log.Info("retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
+		h.log.InfoContext(ctx, "retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
 		return nil
 	}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
 		// d.Attempt is the dead letter's x-retry-attempt, also for poison.
-		h.log.Warn("order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
+		h.log.WarnContext(ctx, "order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
 	case handoff.RouteRetry:
 		// Debug, not Info: during an outage every retry takes this route,
 		// and records_retried_total already counts them.
-		h.log.Debug("order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
+		h.log.DebugContext(ctx, "order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
 	default:
 		// Debug too: after an outage every order passes here, and
 		// successes_total counts them by attempt.
-		h.log.Debug("order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
+		h.log.DebugContext(ctx, "order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
 	}
 	return nil
 }
