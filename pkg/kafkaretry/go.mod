@@ -14,7 +14,15 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0
 )
 
-require go.opentelemetry.io/otel/sdk v1.47.0 // indirect
+require (
+	github.com/go-logr/logr v1.4.4 // indirect
+	github.com/go-logr/stdr v1.2.2 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/otel/log v1.47.0 // indirect
+	go.opentelemetry.io/otel/metric v1.47.0 // indirect
+	go.opentelemetry.io/otel/sdk v1.47.0
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
