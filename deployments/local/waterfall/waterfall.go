@@ -56,7 +56,7 @@ func FromSDK(spans []sdktrace.ReadOnlySpan) []Span {
 			}
 		}
 		for _, kv := range s.Attributes() {
-			sp.Attrs[string(kv.Key)] = kv.Value.Emit()
+			sp.Attrs[string(kv.Key)] = kv.Value.String()
 		}
 		for _, l := range s.Links() {
 			sp.Links = append(sp.Links, l.SpanContext)

@@ -94,7 +94,7 @@ func TestProcessContinuesTheRecordsTrace(t *testing.T) {
 	got := attrs(span)
 	for k, v := range want {
 		if got[k] != v {
-			t.Errorf("%s = %v, want %v", k, got[k].Emit(), v.Emit())
+			t.Errorf("%s = %v, want %v", k, got[k].String(), v.String())
 		}
 	}
 }
@@ -132,7 +132,7 @@ func TestProcessNeverFailsARecordForItsTraceHeaders(t *testing.T) {
 				t.Errorf("links %v, want none", span.Links())
 			}
 			if got := attrs(span)["kafkaretry.attempt"]; got != attribute.IntValue(1) {
-				t.Errorf("attempt %v, want 1", got.Emit())
+				t.Errorf("attempt %v, want 1", got.String())
 			}
 		})
 	}
@@ -244,7 +244,7 @@ func TestRouterCarriesTheFailedAttempt(t *testing.T) {
 		"kafkaretry.retry.delay_ms": attribute.Int64Value(d.Delay.Milliseconds()),
 	} {
 		if a[k] != v {
-			t.Errorf("attempt span: %s = %v, want %v", k, a[k].Emit(), v.Emit())
+			t.Errorf("attempt span: %s = %v, want %v", k, a[k].String(), v.String())
 		}
 	}
 	if ended[1].Status().Code != codes.Error {
@@ -267,6 +267,6 @@ func TestRedriveStartsANewTraceLinkedToTheDeadLetter(t *testing.T) {
 		t.Errorf("copy's traceparent %q, want the redrive span's", got)
 	}
 	if got := attrs(s)["kafkaretry.redrive.count"]; got != attribute.IntValue(1) {
-		t.Errorf("redrive count %v, want 1", got.Emit())
+		t.Errorf("redrive count %v, want 1", got.String())
 	}
 }
