@@ -3,14 +3,14 @@ package scheduler
 import (
 	"context"
 	"math/rand/v2"
-	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler/schedulertest"
 )
 
 // BenchmarkSchedulerLateness schedules records with delays spread uniformly
@@ -23,12 +23,8 @@ import (
 //
 //	SCHEDULER_BENCH_MAX_DELAY=5s go test -run '^$' -bench SchedulerLateness -benchtime 1x ./scheduler
 func BenchmarkSchedulerLateness(b *testing.B) {
-	records := envInt(b, "SCHEDULER_BENCH_RECORDS", 10000)
-	maxDelay := envDuration(b, "SCHEDULER_BENCH_MAX_DELAY", 600*time.Millisecond)
-	const minDelay = 100 * time.Millisecond
-	if maxDelay < minDelay {
-		b.Fatalf("SCHEDULER_BENCH_MAX_DELAY %v is below the minimum delay %v", maxDelay, minDelay)
-	}
+	records, maxDelay := schedulertest.Workload(b, "SCHEDULER_BENCH_", 10000, 600*time.Millisecond)
+	const minDelay = schedulertest.MinDelay
 
 	dueAt := func(msg kafka.Message) time.Time {
 		ns, err := strconv.ParseInt(string(msg.Headers[0].Value), 10, 64)
@@ -84,37 +80,6 @@ func BenchmarkSchedulerLateness(b *testing.B) {
 		}
 	}
 
-	slices.Sort(lateness)
-	pct := func(p float64) float64 {
-		return float64(lateness[int(p*float64(len(lateness)-1))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(0.50), "lateness-p50-ms")
-	b.ReportMetric(pct(0.99), "lateness-p99-ms")
-	b.ReportMetric(pct(1), "lateness-max-ms")
-	b.ReportMetric(float64(early), "early-runs")
+	schedulertest.ReportLateness(b, lateness, early)
 	b.ReportMetric(float64(records), "records/op")
-}
-
-func envInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
-}
-
-func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		b.Fatalf("%s=%q: want a positive Go duration such as 5s", name, v)
-	}
-	return d
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -45,22 +47,45 @@ func (c Config) EnsureTopics(ctx context.Context, topics map[string]int) error {
 		return errors.Join(errs...)
 	}
 
-	client, closeClient, err := c.client()
+	client, closeClient, err := c.Client(0)
 	if err != nil {
 		return fmt.Errorf("ensure topics: %w", err)
 	}
 	defer closeClient()
-	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: configs})
-	if err != nil {
-		return fmt.Errorf("ensure topics %v: %w", names, err)
+	if err := CreateTopics(ctx, client, configs...); err != nil {
+		return fmt.Errorf("ensure topics: %w", err)
 	}
-	for _, name := range names {
-		err := resp.Errors[name]
+	return nil
+}
+
+// CreateTopics creates the topics on client's cluster, leaving alone
+// those that exist already (whatever their settings). It is the one
+// CreateTopics call of the suite: EnsureTopics' and the dlq CLI's (its
+// compacted resolution log).
+func CreateTopics(ctx context.Context, client *kafka.Client, topics ...kafka.TopicConfig) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("create topics %s: %w", topicNames(topics), err)
+	}
+	var errs []error
+	for _, t := range topics {
+		err := resp.Errors[t.Topic]
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("ensure topics: create %s with %d partitions: %w", name, topics[name], err))
+			errs = append(errs, fmt.Errorf("create %s with %d partitions: %w", t.Topic, t.NumPartitions, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func topicNames(topics []kafka.TopicConfig) string {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Topic
+	}
+	return strings.Join(names, ", ")
 }
 
 // Ping reaches a broker and reads the cluster's metadata: the readiness
@@ -70,7 +95,7 @@ func (c Config) Ping(ctx context.Context) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("kafka ping: %w", err)
 	}
-	client, closeClient, err := c.client()
+	client, closeClient, err := c.Client(0)
 	if err != nil {
 		return fmt.Errorf("kafka ping: %w", err)
 	}
@@ -86,14 +111,17 @@ func (c Config) Ping(ctx context.Context) error {
 	return nil
 }
 
-// client returns a kafka.Client on a fresh Transport and the function that
-// releases the Transport's connections and goroutines.
-func (c Config) client() (*kafka.Client, func(), error) {
+// Client returns a kafka.Client on a fresh Transport with the
+// configuration's settings, each request bounded by timeout (0: by its
+// context only), and the function that releases the Transport's
+// connections and goroutines. The admin calls here and the dlq CLI's
+// topic scans and appends share it.
+func (c Config) Client(timeout time.Duration) (*kafka.Client, func(), error) {
 	t, err := c.Transport()
 	if err != nil {
 		return nil, nil, err
 	}
-	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: t}, t.CloseIdleConnections, nil
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: t, Timeout: timeout}, t.CloseIdleConnections, nil
 }
 
 // maxTopicNameLen is Kafka's limit on a topic name.

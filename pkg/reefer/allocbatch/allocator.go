@@ -3,7 +3,6 @@ package allocbatch
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
@@ -21,76 +20,36 @@ type Store interface {
 // answers are the ones Store.Allocate would give. Allocate waits until
 // Run serves it, so start Run before the first record.
 type Allocator struct {
-	store    Store
-	maxBatch int
-	requests chan allocationRequest
-	done     chan struct{} // closed when Run returns
-	timeout  time.Duration // of each batch; DefaultTimeout
-}
-
-type allocationRequest struct {
-	req   reeferstore.Request
-	reply chan<- allocationReply // buffered: Run never blocks on it
-}
-
-type allocationReply struct {
-	containerID string
-	err         error
+	store                                 Store
+	gatherer[reeferstore.Request, string] // answers: the reefer's id
 }
 
 // NewAllocator returns an Allocator over store that puts at most maxBatch
 // orders in one statement (DefaultMaxBatch when maxBatch <= 0).
 func NewAllocator(store Store, maxBatch int) *Allocator {
-	return &Allocator{
-		store:    store,
-		maxBatch: checkMax(maxBatch),
-		requests: make(chan allocationRequest),
-		done:     make(chan struct{}),
-	}
+	return &Allocator{store: store, gatherer: newGatherer[reeferstore.Request, string](maxBatch)}
 }
 
 // Allocate queues the order for the next batch and waits for its answer.
+// A caller whose ctx ends first gets ctx's error: the batch may still
+// allocate the reefer; the allocation is idempotent, so the order's next
+// attempt gets the same one.
 func (a *Allocator) Allocate(ctx context.Context, orderID string, quantity int) (string, error) {
-	reply := make(chan allocationReply, 1)
-	select {
-	case a.requests <- allocationRequest{req: reeferstore.Request{OrderID: orderID, Quantity: quantity}, reply: reply}:
-	case <-ctx.Done():
-		return "", fmt.Errorf("allocate reefer for order %s: %w", orderID, ctx.Err())
-	case <-a.done:
-		return "", fmt.Errorf("allocate reefer for order %s: %w", orderID, ErrStopped)
-	}
-	select {
-	case r := <-reply:
-		return r.containerID, r.err
-	case <-ctx.Done():
-		// The batch may still allocate the reefer; the allocation is
-		// idempotent, so the order's next attempt gets the same one.
-		return "", fmt.Errorf("allocate reefer for order %s: %w", orderID, ctx.Err())
-	}
+	return a.ask(ctx, reeferstore.Request{OrderID: orderID, Quantity: quantity}, "allocate reefer for order "+orderID)
 }
 
 // Run serves batches, one at a time, until ctx ends; then Done closes.
-func (a *Allocator) Run(ctx context.Context) {
-	defer close(a.done)
-	batch := make([]allocationRequest, 0, a.maxBatch)
-	for {
-		var ok bool
-		if batch, ok = nextBatch(ctx, a.requests, batch[:0], a.maxBatch); !ok {
-			return
-		}
-		a.allocate(ctx, batch)
-	}
-}
+func (a *Allocator) Run(ctx context.Context) { a.run(ctx, a.allocate) }
 
 // Done is closed when Run has returned.
 func (a *Allocator) Done() <-chan struct{} { return a.done }
 
-func (a *Allocator) allocate(ctx context.Context, batch []allocationRequest) {
+func (a *Allocator) allocate(ctx context.Context, batch []pending[reeferstore.Request, string]) {
 	ctx, cancel := withDeadline(ctx, a.timeout)
 	defer cancel()
 	if len(batch) == 1 {
 		id, err := a.store.Allocate(ctx, batch[0].req.OrderID, batch[0].req.Quantity)
-		batch[0].reply <- allocationReply{id, err}
+		batch[0].reply <- answer[string]{id, err}
 		return
 	}
 	reqs := make([]reeferstore.Request, len(batch))
@@ -103,20 +62,20 @@ func (a *Allocator) allocate(ctx context.Context, batch []allocationRequest) {
 		// dead-letter the others with it: answer each on its own.
 		for _, r := range batch {
 			id, err := a.store.Allocate(ctx, r.req.OrderID, r.req.Quantity)
-			r.reply <- allocationReply{id, err}
+			r.reply <- answer[string]{id, err}
 		}
 		return
 	}
 	for i, r := range batch {
 		if err != nil {
-			r.reply <- allocationReply{err: fmt.Errorf("allocate reefer for order %s: %w", r.req.OrderID, err)}
+			r.reply <- answer[string]{err: fmt.Errorf("allocate reefer for order %s: %w", r.req.OrderID, err)}
 			continue
 		}
 		res := results[i]
 		if res.Err != nil {
-			r.reply <- allocationReply{err: fmt.Errorf("allocate reefer for order %s: %w", r.req.OrderID, res.Err)}
+			r.reply <- answer[string]{err: fmt.Errorf("allocate reefer for order %s: %w", r.req.OrderID, res.Err)}
 			continue
 		}
-		r.reply <- allocationReply{containerID: res.ContainerID}
+		r.reply <- answer[string]{rep: res.ContainerID}
 	}
 }

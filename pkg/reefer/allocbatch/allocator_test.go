@@ -83,13 +83,13 @@ func startAllocator(t *testing.T, store Store, max int) *Allocator {
 // first call, so that the rest queue up behind it. It runs in a synctest
 // bubble: synctest.Wait, not a sleep, says when every request is queued,
 // so a loaded machine cannot split them into other batches.
-func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) map[string]allocationReply {
+func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) map[string]answer[string] {
 	t.Helper()
 	gate := make(chan struct{})
 	store.gate = gate
 	var (
 		mu      sync.Mutex
-		replies = map[string]allocationReply{}
+		replies = map[string]answer[string]{}
 		wg      sync.WaitGroup
 	)
 	for i := range n {
@@ -97,7 +97,7 @@ func allocateConcurrently(t *testing.T, b *Allocator, store *fakeStore, n int) m
 		wg.Go(func() {
 			c, err := b.Allocate(context.Background(), id, 10)
 			mu.Lock()
-			replies[id] = allocationReply{c, err}
+			replies[id] = answer[string]{c, err}
 			mu.Unlock()
 		})
 	}
@@ -120,8 +120,8 @@ func TestAllocatorAnswersEachOrderLikeTheStore(t *testing.T) {
 				if !errors.Is(r.err, allocation.ErrNoCapacity) {
 					t.Errorf("%s: error %v, want ErrNoCapacity", id, r.err)
 				}
-			case r.err != nil || r.containerID != "C-"+id:
-				t.Errorf("%s: got %q, %v; want C-%s", id, r.containerID, r.err, id)
+			case r.err != nil || r.rep != "C-"+id:
+				t.Errorf("%s: got %q, %v; want C-%s", id, r.rep, r.err, id)
 			}
 		}
 		total := store.singles
@@ -171,8 +171,8 @@ func TestAllocatorRetriesAPermanentBatchFailureOrderByOrder(t *testing.T) {
 		b := startAllocator(t, store, 64)
 		replies := allocateConcurrently(t, b, store, 10)
 		for id, r := range replies {
-			if r.err != nil || r.containerID != "C-"+id {
-				t.Errorf("%s: got %q, %v; want it allocated on its own", id, r.containerID, r.err)
+			if r.err != nil || r.rep != "C-"+id {
+				t.Errorf("%s: got %q, %v; want it allocated on its own", id, r.rep, r.err)
 			}
 		}
 	})

@@ -3,7 +3,6 @@ package allocbatch
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
@@ -24,32 +23,14 @@ type LedgerStore interface {
 // which is rare. MarkAllocated waits until Run serves it, so start Run
 // before the first record.
 type Ledger struct {
-	store    LedgerStore
-	maxBatch int
-	requests chan markRequest
-	done     chan struct{} // closed when Run returns
-	timeout  time.Duration // of each batch and store call; DefaultTimeout
-}
-
-type markRequest struct {
-	reservation reeferstore.Reservation
-	reply       chan<- markReply // buffered: Run never blocks on it
-}
-
-type markReply struct {
-	won bool
-	err error
+	store                                   LedgerStore
+	gatherer[reeferstore.Reservation, bool] // answers: whether the mark won
 }
 
 // NewLedger returns a Ledger over store that marks at most maxBatch
 // orders in one statement (DefaultMaxBatch when maxBatch <= 0).
 func NewLedger(store LedgerStore, maxBatch int) *Ledger {
-	return &Ledger{
-		store:    store,
-		maxBatch: checkMax(maxBatch),
-		requests: make(chan markRequest),
-		done:     make(chan struct{}),
-	}
+	return &Ledger{store: store, gatherer: newGatherer[reeferstore.Reservation, bool](maxBatch)}
 }
 
 // MarkDeadLetterWritten is the store's MarkDeadLetterWritten, within
@@ -91,36 +72,16 @@ func (l *Ledger) Order(ctx context.Context, orderID string) (allocation.Order, b
 // MarkAllocated queues the mark for the next batch and waits for the
 // batch's answer.
 func (l *Ledger) MarkAllocated(ctx context.Context, orderID, containerID string) (bool, error) {
-	reply := make(chan markReply, 1)
-	req := markRequest{reservation: reeferstore.Reservation{OrderID: orderID, ContainerID: containerID}, reply: reply}
-	select {
-	case l.requests <- req:
-	case <-ctx.Done():
-		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
-	case <-l.done:
-		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ErrStopped)
-	}
-	select {
-	case r := <-reply:
-		return r.won, r.err
-	case <-ctx.Done():
-		return false, fmt.Errorf("mark order %s allocated: %w", orderID, ctx.Err())
-	}
+	return l.ask(ctx, reeferstore.Reservation{OrderID: orderID, ContainerID: containerID}, "mark order "+orderID+" allocated")
 }
 
 // Run serves batches, one at a time, until ctx ends; then Done closes.
 func (l *Ledger) Run(ctx context.Context) {
-	defer close(l.done)
-	batch := make([]markRequest, 0, l.maxBatch)
 	reservations := make([]reeferstore.Reservation, 0, l.maxBatch)
-	for {
-		var ok bool
-		if batch, ok = nextBatch(ctx, l.requests, batch[:0], l.maxBatch); !ok {
-			return
-		}
+	l.run(ctx, func(ctx context.Context, batch []pending[reeferstore.Reservation, bool]) {
 		reservations = reservations[:0]
 		for _, r := range batch {
-			reservations = append(reservations, r.reservation)
+			reservations = append(reservations, r.req)
 		}
 		bctx, cancel := withDeadline(ctx, l.timeout)
 		won, err := l.store.MarkAllocatedBatch(bctx, reservations)
@@ -130,12 +91,12 @@ func (l *Ledger) Run(ctx context.Context) {
 		}
 		for i, r := range batch {
 			if err != nil {
-				r.reply <- markReply{err: err}
+				r.reply <- answer[bool]{err: err}
 				continue
 			}
-			r.reply <- markReply{won: won[i]}
+			r.reply <- answer[bool]{rep: won[i]}
 		}
-	}
+	})
 }
 
 // Done is closed when Run has returned.

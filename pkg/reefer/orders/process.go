@@ -13,6 +13,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
@@ -57,6 +58,17 @@ type Processor struct {
 	// first delivery died before its write. Keep it above the writer's
 	// timeout. Default DefaultClaimLease.
 	ClaimLease time.Duration
+	// ReadHeaders reads the retry metadata of a record, at now: for the
+	// orders topic retrymeta.FirstAttempt (the default, when nil), for
+	// the retry topic a complete set whose due time has come. An error
+	// makes the record poison: Handle dead-letters it with the Meta
+	// returned, what could be salvaged.
+	ReadHeaders func(msg kafka.Message, now time.Time) (retrymeta.Meta, error)
+	// Observe learns the outcome of every record Handle ran: the
+	// service's metrics and logs. ctx is the record's (with its span:
+	// log with it, and the line carries the trace id). nil observes
+	// nothing.
+	Observe func(ctx context.Context, h Handled)
 
 	// Deliveries of one record run one at a time in this process (see
 	// serialize), under this process's claim owner id.
@@ -91,6 +103,66 @@ var ErrClaimInProgress = errors.New("another delivery of this record is writing 
 // is not done and must not be committed; it will be processed again after
 // a restart or rebalance.
 var ErrInterrupted = errors.New("processing interrupted")
+
+// Handled is what Handle tells Observe about one record.
+type Handled struct {
+	Record kafka.Message
+	// Attempt is this attempt's number (the first is 1); 0 when the
+	// record's headers could not be read and it was dead-lettered as
+	// poison.
+	Attempt int
+	// Decision is which way the record went, valid when Err is nil.
+	Decision Decision
+	// Err is the error Handle returns: the hand-off did not happen.
+	Err error
+	// Took is the time from the start of Handle to the acknowledged
+	// hand-off.
+	Took time.Duration
+}
+
+// Handle is the consumer's handler (a consumer.Handler): it reads the
+// record's retry headers, runs the record through Process (or hands it
+// off as poison when its headers cannot be trusted), and tells Observe.
+// It returns nil once the record's outcome is acknowledged by the broker
+// (success events, the retry record, or the dead letter); an error makes
+// the consumer try the same record again and keeps its offset
+// uncommitted.
+func (p *Processor) Handle(ctx context.Context, in kafka.Message) error {
+	start := time.Now()
+	read := p.ReadHeaders
+	if read == nil {
+		read = firstAttempt
+	}
+	h := Handled{Record: in}
+	prev, err := read(in, start)
+	if err != nil {
+		h.Decision.Decision, h.Err = p.Router.Poison(ctx, in, prev, err)
+	} else {
+		h.Attempt = prev.Attempt + 1
+		h.Decision, h.Err = p.Process(ctx, in, prev)
+	}
+	h.Took = time.Since(start)
+	if h.Err == nil {
+		// The attempt's span says where the record went.
+		tracing.Route(ctx, string(h.Decision.Route))
+	}
+	if p.Observe != nil {
+		p.Observe(ctx, h)
+	}
+	return h.Err
+}
+
+// firstAttempt reads the headers of a record on the orders topic, which
+// has never failed: the first failure is attempt 1. A record redriven
+// there (dlq redrive --to original) keeps its redrive count, which
+// reopens its order and is the loop guard.
+func firstAttempt(msg kafka.Message, _ time.Time) (retrymeta.Meta, error) {
+	meta, err := retrymeta.FirstAttempt(msg.Headers)
+	if err != nil {
+		return retrymeta.Meta{}, fmt.Errorf("read headers of record %s: %w", coordinates(msg), err)
+	}
+	return meta, nil
+}
 
 // Process runs one record through decode -> allocate -> hand-off.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -247,4 +248,64 @@ type inventoryFunc func(ctx context.Context, containerID, orderID string) error
 
 func (f inventoryFunc) Allocate(ctx context.Context, containerID, orderID string) error {
 	return f(ctx, containerID, orderID)
+}
+
+// TestHandleReadsHeadersThenObserves: Handle is the consumer's handler. It
+// reads the record's headers (FirstAttempt by default), hands a record
+// whose headers cannot be read off as poison without running the
+// allocation, and tells Observe every outcome with the attempt number.
+func TestHandleReadsHeadersThenObserves(t *testing.T) {
+	allocated := allocation.Result{Outcome: allocation.Allocated, OrderID: "O-1", ContainerID: "C-0001"}
+	withHeaders := func(m kafka.Message, h ...kafka.Header) kafka.Message { m.Headers = h; return m }
+	tests := []struct {
+		name        string
+		read        func(kafka.Message, time.Time) (retrymeta.Meta, error)
+		headers     []kafka.Header
+		wantRoute   handoff.Route
+		wantAttempt int
+		wantAlloc   bool
+	}{
+		{"a new order is attempt 1", nil, nil, handoff.RouteAllocated, 1, true},
+		{"an unreadable redrive count is poison", nil,
+			[]kafka.Header{{Key: retrymeta.HeaderRedriveCount, Value: []byte("many")}}, handoff.RouteDeadLetter, 0, false},
+		{"the service's reader decides the attempt",
+			func(kafka.Message, time.Time) (retrymeta.Meta, error) { return retrymeta.Meta{Attempt: 3}, nil },
+			nil, handoff.RouteAllocated, 4, true},
+		{"the service's reader refuses the record",
+			func(kafka.Message, time.Time) (retrymeta.Meta, error) {
+				return retrymeta.Meta{Attempt: 2}, errors.New("x-retry-due-at missing")
+			},
+			nil, handoff.RouteDeadLetter, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ran := false
+			var seen []orders.Handled
+			p := &orders.Processor{
+				Allocator: allocatorFunc(func(context.Context, events.OrderCreated) (allocation.Result, error) {
+					ran = true
+					return allocated, nil
+				}),
+				Router:      newRouter(&handofftest.Writer{}),
+				ReadHeaders: tt.read,
+				Observe:     func(_ context.Context, h orders.Handled) { seen = append(seen, h) },
+			}
+			if err := p.Handle(context.Background(), withHeaders(orderRecord(t, "O-1"), tt.headers...)); err != nil {
+				t.Fatal(err)
+			}
+			if ran != tt.wantAlloc {
+				t.Errorf("allocation ran: %v, want %v", ran, tt.wantAlloc)
+			}
+			if len(seen) != 1 {
+				t.Fatalf("Observe called %d times, want once", len(seen))
+			}
+			h := seen[0]
+			if h.Err != nil || h.Decision.Route != tt.wantRoute || h.Attempt != tt.wantAttempt {
+				t.Errorf("observed route %q attempt %d err %v; want %q %d nil", h.Decision.Route, h.Attempt, h.Err, tt.wantRoute, tt.wantAttempt)
+			}
+			if string(h.Record.Key) != "O-1" {
+				t.Errorf("observed record %+v, want the one handled", h.Record)
+			}
+		})
+	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
@@ -83,7 +82,7 @@ func decided(d handoff.Decision, orderID string) Decision {
 // the containers topic (one WriteMessages call); for Rejected,
 // OrderRejected on the orders topic. A traceparent header of in is copied
 // to every event; with Tracing on, the write's producer spans replace it
-// with their own, and the attempt's span (in ctx) records the route.
+// with their own.
 func (r *Router) Emit(ctx context.Context, in kafka.Message, res allocation.Result) (Decision, error) {
 	now := r.now()
 	var (
@@ -107,7 +106,6 @@ func (r *Router) Emit(ctx context.Context, in kafka.Message, res allocation.Resu
 	if err := r.Write(ctx, msgs...); err != nil {
 		return d, fmt.Errorf("emit %s events of order %s: %w", res.Outcome, res.OrderID, err)
 	}
-	tracing.Route(ctx, string(d.Route))
 	return d, nil
 }
 

@@ -5,8 +5,8 @@
 // them in reverse, each within SHUTDOWN_TIMEOUT). A service passes what is
 // its own as a [Service]: the topic it reads, its consumer settings (the
 // due-time scheduler for order-retry, per-key lanes for reefer-manager),
-// its metrics and its handler. So the diff between the two services'
-// Run is the lesson, and nothing else.
+// how it reads a record's retry headers, and its metrics and logs. So the
+// diff between the two services' Run is the lesson, and nothing else.
 //
 // # Stages
 //

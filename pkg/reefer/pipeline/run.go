@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
@@ -54,12 +56,11 @@ type Service struct {
 	// nil uses it as it is.
 	Inventory func(allocation.Inventory) allocation.Inventory
 
-	// SkipOtherTypes: see orders.Processor.
+	// SkipOtherTypes, ReadHeaders and Observe: see orders.Processor,
+	// whose Handle is the consumer's handler. Observe counts and logs.
 	SkipOtherTypes bool
-	// Handler is the consumer's handler for the processor Run builds: it
-	// parses the record's headers, calls Process, and counts and logs the
-	// Decision.
-	Handler func(p *orders.Processor) consumer.Handler
+	ReadHeaders    func(msg kafka.Message, now time.Time) (retrymeta.Meta, error)
+	Observe        func(context.Context, orders.Handled)
 	// Consumer holds the reader's settings: MaxInFlight or a Dispatcher,
 	// MaxPendingBytes, CommitBeforeProcessing, OnFetched. Run sets its
 	// Reader, Handler, DrainTimeout and Log.
@@ -226,6 +227,8 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 		Ledger:         conclude,
 		Releaser:       releaser,
 		SkipOtherTypes: svc.SkipOtherTypes,
+		ReadHeaders:    svc.ReadHeaders,
+		Observe:        svc.Observe,
 	}
 	if err := p.Router.Validate(); err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -233,7 +236,7 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 
 	cc := svc.Consumer
 	// Each record runs in a consumer span that continues its trace.
-	cc.Reader, cc.Handler, cc.DrainTimeout = reader, tracing.Process(tp, svc.Group, svc.Handler(p)), s.ShutdownTimeout
+	cc.Reader, cc.Handler, cc.DrainTimeout = reader, tracing.Process(tp, svc.Group, p.Handle), s.ShutdownTimeout
 	cc.Log = log.With("component", "consumer")
 	log.Info("consuming", "topic", svc.Topic, "group", svc.Group)
 	if err := consumer.Run(ctx, cc); err != nil {

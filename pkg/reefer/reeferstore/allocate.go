@@ -421,6 +421,68 @@ func validate(r Request) error {
 	return nil
 }
 
+// Reservation names an order and the reefer a chain reserved for it.
+type Reservation = allocation.Reservation
+
+// MarkAllocated moves a reserved order to allocated, if it still holds
+// containerID; see MarkAllocatedBatch.
+func (s *Store) MarkAllocated(ctx context.Context, orderID, containerID string) (bool, error) {
+	won, err := s.MarkAllocatedBatch(ctx, []Reservation{{OrderID: orderID, ContainerID: containerID}})
+	if err != nil {
+		return false, err
+	}
+	return won[0], nil
+}
+
+// MarkAllocatedBatch moves each reserved order to allocated, in one
+// statement, if it still holds the reefer named (compare-and-set): the
+// inventory has just recorded that reefer for the order. won[i] is true
+// when reservations[i]'s order is allocated with that reefer (already
+// allocated counts: the mark is idempotent). It is false when another
+// chain dead-lettered the order meanwhile: the reefer went back to the
+// pool, while the inventory holds it for the order. Such a reefer, if
+// still free, is quarantined (a second statement), so that the next order
+// does not get an inventory 409 for it.
+func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservation) (won []bool, err error) {
+	if len(reservations) == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	values := make([]string, 0, len(reservations))
+	args := make([]any, 0, 1+2*len(reservations))
+	args = append(args, now)
+	seen := make(map[Reservation]bool, len(reservations))
+	for _, r := range reservations {
+		if seen[r] {
+			continue
+		}
+		seen[r] = true
+		values = append(values, "(?, ?)")
+		args = append(args, r.OrderID, r.ContainerID)
+	}
+	var marked []string
+	err = s.db.WithContext(ctx).Raw(`UPDATE order_states SET state = 'allocated', version = version + 1, updated_at = ?
+		WHERE state IN ('reserved', 'allocated') AND (order_id, container_id) IN (VALUES `+strings.Join(values, ", ")+`)
+		RETURNING order_id`, args...).Scan(&marked).Error
+	if err != nil {
+		return nil, fmt.Errorf("mark %s allocated: %w", countOrders(len(values)), classify(err))
+	}
+	isMarked := make(map[string]bool, len(marked))
+	for _, id := range marked {
+		isMarked[id] = true
+	}
+	won = make([]bool, len(reservations))
+	for i, r := range reservations {
+		won[i] = isMarked[r.OrderID]
+		if !won[i] {
+			if err := s.holdForRelease(ctx, r); err != nil {
+				return nil, fmt.Errorf("mark order %s allocated: %w", r.OrderID, classify(err))
+			}
+		}
+	}
+	return won, nil
+}
+
 // Allocation returns the reefer an order holds (reserved or allocated), if any.
 func (s *Store) Allocation(ctx context.Context, orderID string) (containerID string, ok bool, err error) {
 	o, ok, err := s.Order(ctx, orderID)

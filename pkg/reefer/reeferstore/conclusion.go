@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -19,75 +18,13 @@ import (
 // reefer in one statement or one transaction:
 //
 //	reserve        (none|reopened) -> reserved      Allocate, AllocateBatch (allocate.go)
-//	mark allocated reserved -> allocated            MarkAllocatedBatch
+//	mark allocated reserved -> allocated            MarkAllocated, MarkAllocatedBatch (allocate.go)
 //	claim          (none|reopened|reserved) -> dead-lettered, reefer pending release or quarantined   DeadLetter
 //	reopen         dead-lettered -> reopened        Reopen (a redrive with a higher count, nothing pending release)
 //	release        reefer pending release -> free   FinishRelease, after the inventory released it
 //
 // So two chains of one order cannot both conclude: the first
 // compare-and-set wins and the other sees the winner's state.
-
-// Reservation names an order and the reefer a chain reserved for it.
-type Reservation = allocation.Reservation
-
-// MarkAllocated moves a reserved order to allocated, if it still holds
-// containerID; see MarkAllocatedBatch.
-func (s *Store) MarkAllocated(ctx context.Context, orderID, containerID string) (bool, error) {
-	won, err := s.MarkAllocatedBatch(ctx, []Reservation{{OrderID: orderID, ContainerID: containerID}})
-	if err != nil {
-		return false, err
-	}
-	return won[0], nil
-}
-
-// MarkAllocatedBatch moves each reserved order to allocated, in one
-// statement, if it still holds the reefer named (compare-and-set): the
-// inventory has just recorded that reefer for the order. won[i] is true
-// when reservations[i]'s order is allocated with that reefer (already
-// allocated counts: the mark is idempotent). It is false when another
-// chain dead-lettered the order meanwhile: the reefer went back to the
-// pool, while the inventory holds it for the order. Such a reefer, if
-// still free, is quarantined (a second statement), so that the next order
-// does not get an inventory 409 for it.
-func (s *Store) MarkAllocatedBatch(ctx context.Context, reservations []Reservation) (won []bool, err error) {
-	if len(reservations) == 0 {
-		return nil, nil
-	}
-	now := s.now()
-	values := make([]string, 0, len(reservations))
-	args := make([]any, 0, 1+2*len(reservations))
-	args = append(args, now)
-	seen := make(map[Reservation]bool, len(reservations))
-	for _, r := range reservations {
-		if seen[r] {
-			continue
-		}
-		seen[r] = true
-		values = append(values, "(?, ?)")
-		args = append(args, r.OrderID, r.ContainerID)
-	}
-	var marked []string
-	err = s.db.WithContext(ctx).Raw(`UPDATE order_states SET state = 'allocated', version = version + 1, updated_at = ?
-		WHERE state IN ('reserved', 'allocated') AND (order_id, container_id) IN (VALUES `+strings.Join(values, ", ")+`)
-		RETURNING order_id`, args...).Scan(&marked).Error
-	if err != nil {
-		return nil, fmt.Errorf("mark %s allocated: %w", countOrders(len(values)), classify(err))
-	}
-	isMarked := make(map[string]bool, len(marked))
-	for _, id := range marked {
-		isMarked[id] = true
-	}
-	won = make([]bool, len(reservations))
-	for i, r := range reservations {
-		won[i] = isMarked[r.OrderID]
-		if !won[i] {
-			if err := s.holdForRelease(ctx, r); err != nil {
-				return nil, fmt.Errorf("mark order %s allocated: %w", r.OrderID, classify(err))
-			}
-		}
-	}
-	return won, nil
-}
 
 // holdForRelease handles a lost mark: the inventory has just recorded r's
 // reefer for r's order, which another chain dead-lettered meanwhile (its

@@ -29,10 +29,10 @@ const fetchMaxBytes = 8 << 20
 // Log reads and appends to topics by partition and offset. It is safe for
 // concurrent use. Close releases its connections.
 type Log struct {
-	client    *kafka.Client
-	transport *kafka.Transport
-	brokers   []string
-	balancer  kafka.Balancer
+	client   *kafka.Client
+	close    func() // releases the client's connections
+	brokers  []string
+	balancer kafka.Balancer
 
 	mu         sync.Mutex
 	partitions map[string]cachedIDs // topic -> partition ids, for Append
@@ -53,14 +53,14 @@ func Open(cfg kafkaclient.Config) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka configuration: %w", err)
 	}
-	t, err := cfg.Transport()
+	client, closeClient, err := cfg.Client(requestTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("kafka transport: %w", err)
+		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	return &Log{
-		client:    &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: t, Timeout: requestTimeout},
-		transport: t,
-		brokers:   slices.Clone(cfg.Brokers),
+		client:  client,
+		close:   closeClient,
+		brokers: slices.Clone(cfg.Brokers),
 		// The balancer kafkaclient's writers use: a record redriven by the
 		// CLI lands on the partition a service would have chosen for its key.
 		balancer:   &kafka.Hash{},
@@ -69,7 +69,7 @@ func Open(cfg kafkaclient.Config) (*Log, error) {
 }
 
 // Close releases the connections and the metadata goroutine of the Log.
-func (l *Log) Close() { l.transport.CloseIdleConnections() }
+func (l *Log) Close() { l.close() }
 
 // Brokers returns the bootstrap brokers, for error messages.
 func (l *Log) Brokers() []string { return slices.Clone(l.brokers) }
@@ -481,17 +481,13 @@ func (l *Log) EnsureTopic(ctx context.Context, topic string, partitions int, con
 	for k, v := range configs {
 		entries = append(entries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
 	}
-	resp, err := l.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+	if err := kafkaclient.CreateTopics(ctx, l.client, kafka.TopicConfig{
 		Topic:             topic,
 		NumPartitions:     partitions,
 		ReplicationFactor: -1, // the broker's default
 		ConfigEntries:     entries,
-	}}})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", topic, err)
+	}); err != nil {
+		return err
 	}
 	// Metadata is eventually consistent: wait until the topic shows up so
 	// that the first append does not fail with "unknown topic".

@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler/schedulertest"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/reeferstore"
 	"github.com/reeferdlq/reefer-dlq/pkg/testkit/pgtest"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
@@ -41,12 +42,8 @@ import (
 // ORDER_RETRY_BENCH_STORE=postgres runs it on Postgres (pgtest) instead of
 // SQLite.
 func BenchmarkRetryLateness(b *testing.B) {
-	records := benchInt(b, "ORDER_RETRY_BENCH_RECORDS", 10000)
-	maxDelay := benchDuration(b, "ORDER_RETRY_BENCH_MAX_DELAY", 5*time.Second)
-	const minDelay = 100 * time.Millisecond
-	if maxDelay <= minDelay {
-		b.Fatalf("ORDER_RETRY_BENCH_MAX_DELAY %v: want more than %v", maxDelay, minDelay)
-	}
+	records, maxDelay := schedulertest.Workload(b, "ORDER_RETRY_BENCH_", 10000, 5*time.Second)
+	const minDelay = schedulertest.MinDelay
 	var dbURL string
 	switch s := os.Getenv("ORDER_RETRY_BENCH_STORE"); s {
 	case "", "sqlite":
@@ -140,40 +137,9 @@ func BenchmarkRetryLateness(b *testing.B) {
 	}
 	e.waitAllCommitted(60 * time.Second)
 
-	slices.Sort(lateness)
-	pct := func(p float64) float64 {
-		return float64(lateness[int(p*float64(len(lateness)-1))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(0.50), "lateness-p50-ms")
-	b.ReportMetric(pct(0.99), "lateness-p99-ms")
-	b.ReportMetric(pct(1), "lateness-max-ms")
-	b.ReportMetric(float64(early), "early-runs")
+	schedulertest.ReportLateness(b, lateness, early)
 	count := metric(b, cfg.HTTPAddr, "order_retry_lateness_seconds_count")
 	within := metric(b, cfg.HTTPAddr, `order_retry_lateness_seconds_bucket{le="0.05"}`)
 	b.ReportMetric(100*within/count, "within-50ms-%")
 	b.ReportMetric(float64(records), "records/op")
-}
-
-func benchInt(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		b.Fatalf("%s=%q: want a positive whole number", name, v)
-	}
-	return n
-}
-
-func benchDuration(b *testing.B, name string, def time.Duration) time.Duration {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		b.Fatalf("%s=%q: want a positive duration such as 5s", name, v)
-	}
-	return d
 }

@@ -12,25 +12,17 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
 // EventSource is the CloudEvents source of the events this service emits.
 const EventSource = "/reefer-dlq/order-retry"
 
-// Run starts the service and blocks until ctx ends, then shuts it down:
-// pipeline.Run wires the steps both pipeline services share (store,
-// inventory, writers, reader, ops server, consumer; shutdown in reverse,
-// each step within cfg.ShutdownTimeout). What is this service's own, the
-// lesson, is below: it reads the retry topic through the due-time
-// scheduler, which holds each record until its x-retry-due-at without
-// blocking its partition. At shutdown, running retries finish; records
-// still waiting for their due time are dropped: their offsets were never
-// committed, so they come back after a restart.
-//
-// Run returns nil after a shutdown requested through ctx, and an error
-// when a dependency cannot start or the consumer fails.
+// Run is order-retry until ctx ends: [pipeline.Run] with the retry topic
+// read through the due-time scheduler, which holds each record until its
+// x-retry-due-at without blocking its partition. At shutdown, running
+// retries finish; records still waiting for their due time are dropped:
+// their offsets were never committed, so they come back after a restart.
 func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -72,9 +64,9 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		},
 		// SkipOtherTypes stays false: the retry topic should only ever
 		// hold orders, so anything else is poison.
-		Handler: func(p *orders.Processor) consumer.Handler {
-			return (&handler{log: log, metrics: m, processor: p, maxDueAhead: cfg.MaxDueAhead, now: time.Now}).handle
-		},
+		ReadHeaders: (&headerReader{maxDueAhead: cfg.MaxDueAhead}).read,
+		Observe:     (&observer{log: log, metrics: m}).observe,
+
 		Consumer: consumer.Config{
 			Dispatcher:      sched,
 			MaxPendingBytes: int64(cfg.MaxPendingBytes),

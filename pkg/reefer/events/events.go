@@ -8,10 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -379,235 +379,6 @@ func parseTimestamp(s string) (time.Time, error) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// objectFields splits a JSON object into its members, rejecting anything
-// that is not exactly one object and duplicate keys. Values are compacted.
-// path prefixes field names in errors ("data").
-//
-// Well-formed objects, nearly every record, take a fast path; everything
-// else goes to readObjectFields, which finds the first problem and says
-// what and where. Both give the same result for every input that the fast
-// path accepts (FuzzObjectFields checks it).
-func objectFields(b []byte, path string) (map[string]json.RawMessage, []string, error) {
-	if fields, order, ok := splitObject(b); ok {
-		return fields, order, nil
-	}
-	return readObjectFields(b, path)
-}
-
-// splitObject is objectFields for the common case: b is valid JSON (one
-// pass of the standard library's validating scanner, which allocates
-// nothing), an object, without duplicate keys. It compacts b into one new
-// buffer (a plain copy when b has no whitespace at all, as what Encode
-// writes) and cuts the members out of it, which needs no tokenizer: in
-// compact, valid JSON every member is "key":value followed by ',' or the
-// closing '}'. ok is false for any other input.
-func splitObject(b []byte) (fields map[string]json.RawMessage, order []string, ok bool) {
-	if !json.Valid(b) {
-		return nil, nil, false
-	}
-	c := bytes.Clone(b)
-	if bytes.ContainsAny(b, " \t\r\n") {
-		buf := bytes.NewBuffer(c[:0])
-		if err := json.Compact(buf, b); err != nil {
-			return nil, nil, false
-		}
-		c = buf.Bytes()
-	}
-	if c[0] != '{' {
-		return nil, nil, false
-	}
-	fields = make(map[string]json.RawMessage)
-	for i := 1; c[i] != '}'; {
-		end := stringEnd(c, i)
-		name, ok := unquote(c[i:end])
-		if !ok {
-			if err := json.Unmarshal(c[i:end], &name); err != nil {
-				return nil, nil, false
-			}
-		}
-		start := end + 1 // after the ':'
-		end = valueEnd(c, start)
-		if _, dup := fields[name]; dup {
-			return nil, nil, false
-		}
-		// Capped, so that appending to one value cannot overwrite the next.
-		fields[name] = c[start:end:end]
-		order = append(order, name)
-		i = end
-		if c[i] == ',' {
-			i++
-		}
-	}
-	return fields, order, true
-}
-
-// stringEnd returns the index just past the JSON string that starts at
-// c[i] (a '"') in valid JSON.
-func stringEnd(c []byte, i int) int {
-	for i++; c[i] != '"'; i++ {
-		if c[i] == '\\' {
-			i++ // the escaped character, which may be a '"'
-		}
-	}
-	return i + 1
-}
-
-// valueEnd returns the index just past the value that starts at c[i] in
-// compact, valid JSON.
-func valueEnd(c []byte, i int) int {
-	switch c[i] {
-	case '"':
-		return stringEnd(c, i)
-	case '{', '[':
-		depth := 0
-		for {
-			switch c[i] {
-			case '"':
-				i = stringEnd(c, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-	default: // number, true, false, null
-		for i < len(c) && c[i] != ',' && c[i] != '}' && c[i] != ']' {
-			i++
-		}
-		return i
-	}
-}
-
-// unquote returns the contents of the JSON string q when they need no
-// decoding: no escapes, and valid UTF-8 (json.Unmarshal would replace
-// invalid bytes with U+FFFD). ok is false otherwise; the caller then lets
-// encoding/json decode it, so both ways give the same string.
-func unquote(q []byte) (string, bool) {
-	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
-		return "", false
-	}
-	inner := q[1 : len(q)-1]
-	ascii := true
-	for _, c := range inner {
-		switch {
-		case c == '\\' || c == '"' || c < 0x20:
-			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
-		}
-	}
-	if !ascii && !utf8.Valid(inner) {
-		return "", false
-	}
-	return string(inner), true
-}
-
-// readObjectFields is objectFields token by token with encoding/json's
-// streaming decoder: slow, but it stops at the first problem and reports
-// it precisely.
-func readObjectFields(b []byte, path string) (map[string]json.RawMessage, []string, error) {
-	at := func(name string) string {
-		if path == "" {
-			return name
-		}
-		return path + "." + name
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, nil, syntaxError(path, b, err)
-	}
-	if tok != json.Delim('{') {
-		// Token has read a whole scalar or the start of an array.
-		return nil, nil, bad(KindSyntax, path, "must be a JSON object, got %s", jsonKind(b))
-	}
-	fields := make(map[string]json.RawMessage)
-	var order []string
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, nil, syntaxError(path, b, err)
-		}
-		name := tok.(string) // inside an object, Token returns keys as strings
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, syntaxError(path, b, err)
-		}
-		if _, dup := fields[name]; dup {
-			return nil, nil, bad(KindSyntax, at(name), "duplicate key")
-		}
-		var compact bytes.Buffer
-		if err := json.Compact(&compact, raw); err != nil {
-			return nil, nil, syntaxError(path, b, err)
-		}
-		fields[name] = compact.Bytes()
-		order = append(order, name)
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, nil, syntaxError(path, b, err)
-	}
-	end := dec.InputOffset()
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, bad(KindSyntax, path, "unexpected data after the JSON object (offset %d)", end)
-	}
-	return fields, order, nil
-}
-
-func syntaxError(path string, b []byte, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		if len(bytes.TrimSpace(b)) == 0 {
-			return bad(KindSyntax, path, "empty: want a JSON object")
-		}
-		return bad(KindSyntax, path, "not valid JSON: unexpected end of input")
-	}
-	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return bad(KindSyntax, path, "not valid JSON: %s (offset %d)", se.Error(), se.Offset)
-	}
-	return bad(KindSyntax, path, "not valid JSON: %s", err.Error())
-}
-
-// decodeString reads a JSON string into dst.
-func decodeString(raw json.RawMessage, field string, dst *string) error {
-	if k := jsonKind(raw); k != "string" {
-		return bad(KindWrongType, field, "must be a string, got %s %s", k, excerpt(raw))
-	}
-	if str, ok := unquote(raw); ok {
-		*dst = str
-		return nil
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		return bad(KindSyntax, field, "not a valid JSON string: %s", err.Error())
-	}
-	return nil
-}
-
-// jsonKind names the JSON type of a valid value by its first byte.
-func jsonKind(raw []byte) string {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '"':
-		return "string"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
-	}
-}
-
 // isExtensionName reports whether name is a valid CloudEvents attribute
 // name: lowercase ASCII letters and digits.
 func isExtensionName(name string) bool {
@@ -623,50 +394,283 @@ func isExtensionName(name string) bool {
 	return true
 }
 
-func firstInvalidUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return -1
+// OrderCreated asks for a reefer container: a customer ships Quantity units
+// of a product from PickupCity to DestinationCity.
+type OrderCreated struct {
+	OrderID         string `json:"orderID"`
+	ProductID       string `json:"productID"`
+	CustomerID      string `json:"customerID"`
+	Quantity        int    `json:"quantity"`
+	PickupCity      string `json:"pickupCity"`
+	DestinationCity string `json:"destinationCity"`
+	// ExpectedDeliveryDate is YYYY-MM-DD or an RFC 3339 timestamp.
+	ExpectedDeliveryDate string `json:"expectedDeliveryDate"`
 }
 
-// writeString writes s as a JSON string, escaping only what JSON requires
-// (quote, backslash and control characters); s must be valid UTF-8.
-func writeString(b *bytes.Buffer, s string) {
-	const hexDigits = "0123456789abcdef"
-	b.WriteByte('"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b.WriteString(s[start:i])
-		switch c {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		}
-		start = i + 1
+// DeliveryDate parses ExpectedDeliveryDate (a date is midnight UTC).
+func (o OrderCreated) DeliveryDate() (time.Time, error) {
+	return parseDate(o.ExpectedDeliveryDate)
+}
+
+// ContainerAllocated says that a reefer was reserved for the order.
+type ContainerAllocated struct {
+	OrderID     string `json:"orderID"`
+	ContainerID string `json:"containerID"`
+}
+
+// OrderRejected is a business outcome (for example no reefer has the
+// capacity), not an error: it is never retried.
+type OrderRejected struct {
+	OrderID string `json:"orderID"`
+	Reason  string `json:"reason"`
+}
+
+// ContainerAssignedToOrder tells the container side that a container now
+// serves the order.
+type ContainerAssignedToOrder struct {
+	ContainerID string `json:"containerID"`
+	OrderID     string `json:"orderID"`
+}
+
+// Data is the set of event payload types, for DecodeData.
+type Data interface {
+	OrderCreated | ContainerAllocated | OrderRejected | ContainerAssignedToOrder
+}
+
+// DecodeData decodes env.Data as T strictly: env.Type must be T's event
+// type, every field must be present with the right JSON type, unknown and
+// duplicate fields are rejected, strings must not be blank, and data.orderID
+// must equal the subject. OrderCreated also needs quantity > 0 and a valid
+// expectedDeliveryDate. Errors are like Decode's.
+func DecodeData[T Data](env Envelope) (T, error) {
+	var v T
+	var err error
+	switch p := any(&v).(type) {
+	case *OrderCreated:
+		err = decodeOrderCreated(env, p)
+	case *ContainerAllocated:
+		err = decodeContainerAllocated(env, p)
+	case *OrderRejected:
+		err = decodeOrderRejected(env, p)
+	case *ContainerAssignedToOrder:
+		err = decodeContainerAssignedToOrder(env, p)
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// DecodeOrderCreated decodes a record value that must be an OrderCreated
+// event: Decode followed by DecodeData[OrderCreated]. When only the data is
+// bad, the decoded envelope is returned with the error, for logging.
+func DecodeOrderCreated(b []byte) (Envelope, OrderCreated, error) {
+	env, err := Decode(b)
+	if err != nil {
+		return Envelope{}, OrderCreated{}, err
+	}
+	oc, err := DecodeData[OrderCreated](env)
+	return env, oc, err
+}
+
+// validateData checks that env.Data decodes as env.Type's payload.
+func validateData(env Envelope) error {
+	var err error
+	switch env.Type {
+	case TypeOrderCreated:
+		_, err = DecodeData[OrderCreated](env)
+	case TypeContainerAllocated:
+		_, err = DecodeData[ContainerAllocated](env)
+	case TypeOrderRejected:
+		_, err = DecodeData[OrderRejected](env)
+	case TypeContainerAssignedToOrder:
+		_, err = DecodeData[ContainerAssignedToOrder](env)
+	}
+	return err
+}
+
+func decodeOrderCreated(env Envelope, o *OrderCreated) error {
+	r, err := newFieldReader(env, TypeOrderCreated)
+	if err != nil {
+		return err
+	}
+	r.string("orderID", &o.OrderID)
+	r.string("productID", &o.ProductID)
+	r.string("customerID", &o.CustomerID)
+	r.int("quantity", &o.Quantity)
+	r.string("pickupCity", &o.PickupCity)
+	r.string("destinationCity", &o.DestinationCity)
+	r.string("expectedDeliveryDate", &o.ExpectedDeliveryDate)
+	if err := r.done(); err != nil {
+		return err
+	}
+	if o.Quantity <= 0 {
+		return bad(KindInvalid, "data.quantity", "must be an integer > 0, got %d", o.Quantity)
+	}
+	if _, err := parseDate(o.ExpectedDeliveryDate); err != nil {
+		return bad(KindInvalid, "data.expectedDeliveryDate", "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp, got %q", excerpt([]byte(o.ExpectedDeliveryDate)))
+	}
+	return subjectIs(env, o.OrderID)
+}
+
+func decodeContainerAllocated(env Envelope, c *ContainerAllocated) error {
+	r, err := newFieldReader(env, TypeContainerAllocated)
+	if err != nil {
+		return err
+	}
+	r.string("orderID", &c.OrderID)
+	r.string("containerID", &c.ContainerID)
+	if err := r.done(); err != nil {
+		return err
+	}
+	return subjectIs(env, c.OrderID)
+}
+
+func decodeOrderRejected(env Envelope, o *OrderRejected) error {
+	r, err := newFieldReader(env, TypeOrderRejected)
+	if err != nil {
+		return err
+	}
+	r.string("orderID", &o.OrderID)
+	r.string("reason", &o.Reason)
+	if err := r.done(); err != nil {
+		return err
+	}
+	return subjectIs(env, o.OrderID)
+}
+
+func decodeContainerAssignedToOrder(env Envelope, c *ContainerAssignedToOrder) error {
+	r, err := newFieldReader(env, TypeContainerAssignedToOrder)
+	if err != nil {
+		return err
+	}
+	r.string("containerID", &c.ContainerID)
+	r.string("orderID", &c.OrderID)
+	if err := r.done(); err != nil {
+		return err
+	}
+	return subjectIs(env, c.OrderID)
+}
+
+// subjectIs checks the contract's rule that the subject is the order id.
+func subjectIs(env Envelope, orderID string) error {
+	if env.Subject != orderID {
+		return bad(KindInvalid, "subject", "must equal data.orderID %q, got %q", excerpt([]byte(orderID)), excerpt([]byte(env.Subject)))
+	}
+	return nil
+}
+
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return parseTimestamp(s)
+}
+
+// fieldReader reads the members of a data object one by one, remembering
+// the first problem, so each decoder reads like a list of its fields.
+type fieldReader struct {
+	eventType string
+	fields    map[string]json.RawMessage
+	read      []string
+	err       error
+}
+
+func newFieldReader(env Envelope, eventType string) (*fieldReader, error) {
+	if env.Type != eventType {
+		return nil, bad(KindInvalid, "type", "is %q, want %q", excerpt([]byte(env.Type)), eventType)
+	}
+	fields, _, err := objectFields(env.Data, "data")
+	if err != nil {
+		return nil, err
+	}
+	return &fieldReader{eventType: eventType, fields: fields, read: make([]string, 0, len(fields))}, nil
+}
+
+// raw returns the member name, recording a problem when it is absent.
+func (r *fieldReader) raw(name string) (json.RawMessage, bool) {
+	r.read = append(r.read, name)
+	raw, ok := r.fields[name]
+	if !ok && r.err == nil {
+		r.err = bad(KindMissing, "data."+name, "required field is missing")
+	}
+	return raw, ok && r.err == nil
+}
+
+// string reads a non-blank string.
+func (r *fieldReader) string(name string, dst *string) {
+	raw, ok := r.raw(name)
+	if !ok {
+		return
+	}
+	if str, plain := unquote(raw); plain {
+		*dst = str // what decodeString gives, without building the field path
+	} else if err := decodeString(raw, "data."+name, dst); err != nil {
+		r.err = err
+		return
+	}
+	if strings.TrimSpace(*dst) == "" {
+		r.err = bad(KindInvalid, "data."+name, "must not be blank")
+	}
+}
+
+// int reads an integer: no fraction, no exponent, within int's range.
+func (r *fieldReader) int(name string, dst *int) {
+	raw, ok := r.raw(name)
+	if !ok {
+		return
+	}
+	if k := jsonKind(raw); k != "number" {
+		r.err = bad(KindWrongType, "data."+name, "must be an integer, got %s %s", k, excerpt(raw))
+		return
+	}
+	if n, ok := plainInt(raw); ok {
+		*dst = n
+		return
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		r.err = bad(KindWrongType, "data."+name, "must be an integer, got %s", excerpt(raw))
+	}
+}
+
+// plainInt reads a JSON number that is an optional minus and digits and
+// fits an int, the way json.Unmarshal into an int does. ok is false for
+// anything else (a fraction, an exponent, too many digits); the caller
+// then lets encoding/json decide, so both ways agree.
+func plainInt(raw []byte) (int, bool) {
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(raw), 10, strconv.IntSize)
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// done reports unknown fields first (a misspelt field also shows up as a
+// missing one, and the unknown name is the better hint), then the first
+// problem met while reading.
+func (r *fieldReader) done() error {
+	var unknown []string
+	for name := range r.fields {
+		if !slices.Contains(r.read, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return bad(KindUnknownField, "data."+unknown[0], "unknown field: %s data has %s", r.eventType, strings.Join(r.read, ", "))
+	}
+	return r.err
 }
