@@ -54,7 +54,7 @@ func caseHealthy(ctx context.Context, e *env) ([]report.Row, error) {
 	}, {
 		Case: "3", Key: "3-traced", Name: "reefer-manager, healthy, tracing on: orders/s end to end",
 		Params: fmt.Sprintf("%d orders, as case 3, with OTEL_TRACES_SAMPLER=always_on and every span exported by OTLP/HTTP (protobuf) to an in-process collector: about eight spans per order", e.p.orders),
-		Value:   round(float64(e.p.orders)/traced.Elapsed.Seconds(), 0), Unit: "orders/s",
+		Value:  round(float64(e.p.orders)/traced.Elapsed.Seconds(), 0), Unit: "orders/s",
 		Metrics: traced.metrics(nil),
 		RatioTo: []string{"3"},
 		Goals:   []report.Goal{{Metric: report.MetricRatio, Op: ">=", Target: 0.85}},
