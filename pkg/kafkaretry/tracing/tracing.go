@@ -3,7 +3,9 @@ package tracing
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
@@ -132,7 +134,7 @@ func Process[H ~func(context.Context, kafka.Message) error](tp trace.TracerProvi
 		if err != nil {
 			// The hand-off did not happen: the record will be processed
 			// again.
-			span.SetStatus(codes.Error, err.Error())
+			span.SetStatus(codes.Error, text([]byte(err.Error())))
 		}
 		span.End()
 		return err
@@ -154,7 +156,7 @@ func StartProcess(ctx context.Context, t trace.Tracer, group string, msg kafka.M
 		attrs = append(attrs, semconv.MessagingConsumerGroupName(group))
 	}
 	if len(msg.Key) > 0 {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(msg.Key)))
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(text(msg.Key)))
 	}
 	if v, ok := retrymeta.Get(msg.Headers, retrymeta.HeaderRedriveCount); ok {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {
@@ -166,6 +168,15 @@ func StartProcess(ctx context.Context, t trace.Tracer, group string, msg kafka.M
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: prev, Attributes: []attribute.KeyValue{AttrLink.String(LinkPreviousAttempt)}}))
 	}
 	return t.Start(ctx, "process "+msg.Topic, opts...)
+}
+
+// text is b as valid UTF-8: an OTLP string must be, and one bad key or
+// error message would otherwise fail the export of its whole batch.
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // attemptOf is the number of the attempt a record is about to make: one
@@ -211,7 +222,7 @@ func Send(ctx context.Context, tp trace.TracerProvider, msgs []kafka.Message, li
 		m := &msgs[i]
 		attrs := messaging(m.Topic, semconv.MessagingOperationTypeSend, "send")
 		if len(m.Key) > 0 {
-			attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(m.Key)))
+			attrs = append(attrs, semconv.MessagingKafkaMessageKey(text(m.Key)))
 		}
 		if v, ok := retrymeta.Get(m.Headers, retrymeta.HeaderAttempt); ok {
 			// The attempt that failed and wrote this hand-off.
@@ -235,7 +246,7 @@ func Send(ctx context.Context, tp trace.TracerProvider, msgs []kafka.Message, li
 	return func(err error) {
 		for _, s := range spans {
 			if err != nil {
-				s.SetStatus(codes.Error, err.Error())
+				s.SetStatus(codes.Error, text([]byte(err.Error())))
 			}
 			s.End()
 		}
@@ -266,7 +277,7 @@ func Attempt(ctx context.Context, route string, errorClass string, reason string
 	if err != nil {
 		msg = err.Error()
 	}
-	span.SetStatus(codes.Error, msg)
+	span.SetStatus(codes.Error, text([]byte(msg)))
 }
 
 // Route says on the span in ctx where a record that did not fail went
@@ -303,7 +314,7 @@ func Redrive(ctx context.Context, tp trace.TracerProvider, copy *kafka.Message, 
 	attrs := append(messaging(copy.Topic, semconv.MessagingOperationTypeSend, "redrive"),
 		AttrRoute.String("redrive"))
 	if len(copy.Key) > 0 {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(copy.Key)))
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(text(copy.Key)))
 	}
 	if v, ok := retrymeta.Get(copy.Headers, retrymeta.HeaderRedriveCount); ok {
 		if n, err := strconv.Atoi(v); err == nil {
@@ -320,7 +331,7 @@ func Redrive(ctx context.Context, tp trace.TracerProvider, copy *kafka.Message, 
 	copy.Headers = h
 	return func(err error) {
 		if err != nil {
-			span.SetStatus(codes.Error, err.Error())
+			span.SetStatus(codes.Error, text([]byte(err.Error())))
 		}
 		span.End()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
@@ -135,6 +136,20 @@ func TestProcessNeverFailsARecordForItsTraceHeaders(t *testing.T) {
 				t.Errorf("attempt %v, want 1", got.String())
 			}
 		})
+	}
+}
+
+// TestProcessKeepsAttributesValidUTF8: OTLP strings must be valid UTF-8;
+// one binary key would fail the export of the whole batch.
+func TestProcessKeepsAttributesValidUTF8(t *testing.T) {
+	msg := record()
+	msg.Key = []byte{'O', 0xff, '-', 0xfe}
+	span, _, _ := process(t, msg, errors.New("bad \xff byte"))
+	if got := attrs(span)["messaging.kafka.message.key"].AsString(); !utf8.ValidString(got) || got == "" {
+		t.Errorf("key attribute %q, want valid UTF-8", got)
+	}
+	if got := span.Status().Description; !utf8.ValidString(got) {
+		t.Errorf("status %q, want valid UTF-8", got)
 	}
 }
 

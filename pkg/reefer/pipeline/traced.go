@@ -54,7 +54,7 @@ func (l tracedLedger) MarkAllocated(ctx context.Context, orderID, containerID st
 
 func end(span trace.Span, err error, attrs ...attribute.KeyValue) {
 	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
+		span.SetStatus(codes.Error, strings.ToValidUTF8(err.Error(), "\uFFFD"))
 	} else {
 		span.SetAttributes(attrs...)
 	}
