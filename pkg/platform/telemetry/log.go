@@ -10,7 +10,9 @@ import (
 // LogHandler wraps next so that every record logged with a context that
 // holds a valid span (log.InfoContext(ctx, ...)) carries trace_id and
 // span_id, the keys log backends join traces on. Records without one
-// pass through unchanged.
+// pass through unchanged. (On a logger made WithGroup, the ids land in
+// that group, as any attribute of the record does; the suite's loggers
+// use With only.)
 func LogHandler(next slog.Handler) slog.Handler { return logHandler{next} }
 
 type logHandler struct{ next slog.Handler }
