@@ -9,7 +9,7 @@ require (
 
 require (
 	github.com/caarlos0/env/v11 v11.4.2 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/reeferdlq/reefer-dlq/pkg/kafkaretry v0.0.0 // indirect
 	github.com/reeferdlq/reefer-dlq/pkg/platform v0.0.0
@@ -20,7 +20,7 @@ require (
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.1.2 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )
 
 replace github.com/reeferdlq/reefer-dlq/pkg/kafkaretry => ../../pkg/kafkaretry

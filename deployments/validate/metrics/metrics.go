@@ -64,10 +64,20 @@ var optsKinds = map[string]Kind{
 // Scan reads the non-test Go files below each directory and returns the
 // metric families they define, sorted by name. A family whose name is not
 // made of string constants is an error that names its position.
+//
+// One exception is how a family shared by several services is written:
+// its Namespace (or BuildFQName's first argument) may be a string
+// parameter of the function that defines it, when every call of that
+// function in the scanned code passes a string constant there. Such a
+// family is a template, defined once per namespace passed; a template that
+// no call instantiates, or a call whose argument is not a constant, is an
+// error.
 func Scan(dirs ...string) ([]Family, error) {
 	var (
-		families []Family
-		errs     []error
+		families  []Family
+		templates []template
+		calls     []call
+		errs      []error
 	)
 	for _, dir := range dirs {
 		pkgs, err := packageFiles(dir)
@@ -75,11 +85,14 @@ func Scan(dirs ...string) ([]Family, error) {
 			return nil, err
 		}
 		for _, files := range pkgs {
-			f, err := scanPackage(files)
-			families = append(families, f...)
+			f, t, c, err := scanPackage(files)
+			families, templates, calls = append(families, f...), append(templates, t...), append(calls, c...)
 			errs = append(errs, err)
 		}
 	}
+	f, err := instantiate(templates, calls)
+	families = append(families, f...)
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -128,21 +141,57 @@ func packageFiles(dir string) (map[string][]parsed, error) {
 	return pkgs, nil
 }
 
-// scanPackage finds the families defined in the files of one package.
-func scanPackage(files []parsed) ([]Family, error) {
+// scanPackage finds the families defined in the files of one package,
+// the templates among them (see Scan), and every call of a function in
+// the package's files, with its constant string arguments.
+func scanPackage(files []parsed) ([]Family, []template, []call, error) {
 	consts := stringConsts(files)
 	var (
-		families []Family
-		errs     []error
+		families  []Family
+		templates []template
+		calls     []call
+		errs      []error
 	)
 	for _, pf := range files {
+		pos := func(n ast.Node) string {
+			p := pf.fset.Position(n.Pos())
+			return fmt.Sprintf("%s:%d", p.Filename, p.Line)
+		}
+		calls = append(calls, callsIn(pf.file, consts, pos)...)
 		prom, collectors := importNames(pf.file)
 		if prom == "" && collectors == "" {
 			continue
 		}
-		pos := func(n ast.Node) string {
-			p := pf.fset.Position(n.Pos())
-			return fmt.Sprintf("%s:%d", p.Filename, p.Line)
+		// The function being walked and its parameters, for templates.
+		var fn *ast.FuncDecl
+		param := func(e ast.Expr) int {
+			id, ok := e.(*ast.Ident)
+			if !ok || fn == nil {
+				return -1
+			}
+			i := 0
+			for _, field := range fn.Type.Params.List {
+				for _, name := range field.Names {
+					if name.Name == id.Name {
+						return i
+					}
+					i++
+				}
+				if len(field.Names) == 0 {
+					i++
+				}
+			}
+			return -1
+		}
+		// define adds a family, or a template when its namespace is
+		// parameter nsParam of fn.
+		define := func(n ast.Node, parts [3]string, nsParam int, kind Kind) {
+			if nsParam < 0 {
+				families = append(families, Family{Name: fqName(parts[0], parts[1], parts[2]), Kind: kind, Pos: pos(n)})
+				return
+			}
+			templates = append(templates, template{fn: fn.Name.Name, param: nsParam,
+				subsystem: parts[1], name: parts[2], kind: kind, pos: pos(n)})
 		}
 		str := func(e ast.Expr) (string, error) {
 			switch e := e.(type) {
@@ -157,7 +206,7 @@ func scanPackage(files []parsed) ([]Family, error) {
 			}
 			return "", fmt.Errorf("%s: metric name part %s is not a string constant: the scanner cannot read it", pos(e), describe(e))
 		}
-		ast.Inspect(pf.file, func(n ast.Node) bool {
+		inspect := func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CompositeLit:
 				kind, ok := optsKinds[selectorOf(n.Type, prom)]
@@ -165,6 +214,7 @@ func scanPackage(files []parsed) ([]Family, error) {
 					return true
 				}
 				var parts [3]string // Namespace, Subsystem, Name
+				nsParam := -1
 				for _, elt := range n.Elts {
 					kv, ok := elt.(*ast.KeyValueExpr)
 					if !ok {
@@ -173,6 +223,10 @@ func scanPackage(files []parsed) ([]Family, error) {
 					}
 					i := slices.Index([]string{"Namespace", "Subsystem", "Name"}, identName(kv.Key))
 					if i < 0 {
+						continue
+					}
+					if i == 0 && param(kv.Value) >= 0 {
+						nsParam = param(kv.Value)
 						continue
 					}
 					v, err := str(kv.Value)
@@ -186,19 +240,19 @@ func scanPackage(files []parsed) ([]Family, error) {
 					errs = append(errs, fmt.Errorf("%s: %s without Name", pos(n), describe(n.Type)))
 					return true
 				}
-				families = append(families, Family{Name: fqName(parts[0], parts[1], parts[2]), Kind: kind, Pos: pos(n)})
+				define(n, parts, nsParam, kind)
 			case *ast.CallExpr:
 				switch selectorOf(n.Fun, prom) {
 				case "NewDesc":
 					if len(n.Args) == 0 {
 						return true
 					}
-					name, err := descName(n.Args[0], prom, str)
+					parts, nsParam, err := descName(n.Args[0], prom, str, param)
 					if err != nil {
 						errs = append(errs, err)
 						return true
 					}
-					families = append(families, Family{Name: name, Kind: Untyped, Pos: pos(n)})
+					define(n, parts, nsParam, Untyped)
 				}
 				switch selectorOf(n.Fun, collectors) {
 				case "NewGoCollector":
@@ -208,27 +262,125 @@ func scanPackage(files []parsed) ([]Family, error) {
 				}
 			}
 			return true
-		})
+		}
+		for _, decl := range pf.file.Decls {
+			fn, _ = decl.(*ast.FuncDecl)
+			ast.Inspect(decl, inspect)
+		}
 	}
-	return families, errors.Join(errs...)
+	return families, templates, calls, errors.Join(errs...)
 }
 
 // descName reads the first argument of prometheus.NewDesc: a constant or a
-// prometheus.BuildFQName of constants.
-func descName(e ast.Expr, prom string, str func(ast.Expr) (string, error)) (string, error) {
+// prometheus.BuildFQName of constants, whose namespace may be parameter
+// nsParam (>= 0) of the enclosing function.
+func descName(e ast.Expr, prom string, str func(ast.Expr) (string, error), param func(ast.Expr) int) (parts [3]string, nsParam int, err error) {
 	call, ok := e.(*ast.CallExpr)
 	if !ok || selectorOf(call.Fun, prom) != "BuildFQName" || len(call.Args) != 3 {
-		return str(e)
+		parts[2], err = str(e)
+		return parts, -1, err
 	}
-	var parts [3]string
+	nsParam = param(call.Args[0])
 	for i, a := range call.Args {
-		v, err := str(a)
-		if err != nil {
-			return "", err
+		if i == 0 && nsParam >= 0 {
+			continue
 		}
-		parts[i] = v
+		if parts[i], err = str(a); err != nil {
+			return parts, -1, err
+		}
 	}
-	return fqName(parts[0], parts[1], parts[2]), nil
+	return parts, nsParam, nil
+}
+
+// template is a family whose namespace is parameter param of function fn
+// (see Scan).
+type template struct {
+	fn              string
+	param           int
+	subsystem, name string
+	kind            Kind
+	pos             string
+}
+
+// call is one call of a function named fn (a plain or a package-qualified
+// name); args holds the constant string arguments by position, and
+// unknown the positions of the others.
+type call struct {
+	fn      string
+	args    map[int]string
+	unknown map[int]bool
+	pos     string
+}
+
+// callsIn lists the calls in f.
+func callsIn(f *ast.File, consts map[string]string, pos func(ast.Node) string) []call {
+	var calls []call
+	ast.Inspect(f, func(n ast.Node) bool {
+		ce, ok := n.(*ast.CallExpr)
+		if !ok {
+			return true
+		}
+		var fn string
+		switch fun := ce.Fun.(type) {
+		case *ast.Ident:
+			fn = fun.Name
+		case *ast.SelectorExpr:
+			fn = fun.Sel.Name
+		default:
+			return true
+		}
+		c := call{fn: fn, args: map[int]string{}, unknown: map[int]bool{}, pos: pos(ce)}
+		for i, a := range ce.Args {
+			switch a := a.(type) {
+			case *ast.BasicLit:
+				if v, err := strconv.Unquote(a.Value); err == nil && a.Kind == token.STRING {
+					c.args[i] = v
+					continue
+				}
+			case *ast.Ident:
+				if v, ok := consts[a.Name]; ok {
+					c.args[i] = v
+					continue
+				}
+			}
+			c.unknown[i] = true
+		}
+		calls = append(calls, c)
+		return true
+	})
+	return calls
+}
+
+// instantiate defines each template once for every namespace its
+// function's calls pass.
+func instantiate(templates []template, calls []call) ([]Family, error) {
+	var (
+		families []Family
+		errs     []error
+	)
+	for _, t := range templates {
+		seen := map[string]bool{}
+		for _, c := range calls {
+			if c.fn != t.fn {
+				continue
+			}
+			ns, ok := c.args[t.param]
+			if !ok {
+				if c.unknown[t.param] {
+					errs = append(errs, fmt.Errorf("%s: %s's namespace argument is not a string constant: the scanner cannot read the metric defined at %s", c.pos, t.fn, t.pos))
+				}
+				continue
+			}
+			if !seen[ns] {
+				seen[ns] = true
+				families = append(families, Family{Name: fqName(ns, t.subsystem, t.name), Kind: t.kind, Pos: t.pos})
+			}
+		}
+		if len(seen) == 0 {
+			errs = append(errs, fmt.Errorf("%s: metric %s takes its namespace from a parameter of %s, and no call of %s passes a constant", t.pos, t.name, t.fn, t.fn))
+		}
+	}
+	return families, errors.Join(errs...)
 }
 
 // fqName joins the non-empty parts with "_", as prometheus.BuildFQName does.

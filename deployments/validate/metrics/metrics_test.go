@@ -126,3 +126,48 @@ func TestSeriesOfAFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestScanInstantiatesSharedFamilies: a family whose namespace is a
+// parameter of the function that defines it (the series two services
+// share) is defined once per constant namespace its calls pass, in any
+// scanned package; a call it cannot read, or no call at all, is an error.
+func TestScanInstantiatesSharedFamilies(t *testing.T) {
+	shared := `package shared
+
+import "github.com/prometheus/client_golang/prometheus"
+
+func NewMetrics(reg prometheus.Registerer, ns string) {
+	_ = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "retried_total", Help: "h"})
+	_ = prometheus.NewDesc(prometheus.BuildFQName(ns, "", "consumer_lag"), "h", nil, nil)
+}
+
+var _ = prometheus.GaugeOpts{Name: "after_the_func"}
+`
+	fs, err := scan(t, map[string]string{
+		"shared/metrics.go": shared,
+		"a/a.go":            "package a\n\nconst ns = \"order_retry\"\n\nfunc f() { shared.NewMetrics(nil, ns) }\n",
+		"b/b.go":            "package b\n\nfunc f() { shared.NewMetrics(nil, \"reefer_manager\"); shared.NewMetrics(nil, \"reefer_manager\") }\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"after_the_func gauge",
+		"order_retry_consumer_lag untyped", "order_retry_retried_total counter",
+		"reefer_manager_consumer_lag untyped", "reefer_manager_retried_total counter",
+	}
+	if diff := cmp.Diff(want, names(fs)); diff != "" {
+		t.Errorf("families (-want +got):\n%s", diff)
+	}
+
+	for name, caller := range map[string]string{
+		"no call":              "package a\n",
+		"a variable namespace": "package a\n\nvar ns = \"x\"\n\nfunc f() { shared.NewMetrics(nil, ns) }\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if fs, err := scan(t, map[string]string{"shared/metrics.go": shared, "a/a.go": caller}); err == nil {
+				t.Fatalf("Scan accepted it and found %v", names(fs))
+			}
+		})
+	}
+}

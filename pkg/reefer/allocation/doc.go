@@ -46,7 +46,7 @@
 // each together with the reefer it reserves or releases. [Store.Allocate]
 // is the reservation: it refuses a dead-lettered order with
 // [ErrConcluded]. The other transitions (mark allocated, claim the dead
-// letter, reopen on redrive) are package handoff's Ledger. An inventory
+// letter, reopen on redrive) are package orders' Ledger. An inventory
 // failure is an [InventoryError] naming the reefer, so that a 409 (another
 // order holds it there) can take that reefer out of the pool
 // ([RefusedContainer], [Claim.Quarantine]).

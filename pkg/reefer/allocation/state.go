@@ -39,7 +39,7 @@ const (
 // ErrConcluded is wrapped by the error a Store returns when asked to
 // reserve a reefer for an order that is dead-lettered: the record belongs
 // to a chain that lost (or to the chain that claimed the dead letter, run
-// again after a crash). It is not a failure of the order; package handoff
+// again after a crash). It is not a failure of the order; package orders
 // tells the two apart with the order's Claim.
 var ErrConcluded = failure.NewPermanent("order-concluded", errors.New("order is dead-lettered"))
 

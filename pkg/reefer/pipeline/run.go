@@ -12,7 +12,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
-	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
@@ -44,20 +43,15 @@ type Service struct {
 	// HTTPAddr serves /healthz, /readyz and /metrics.
 	HTTPAddr string
 
-	// Registry is the service's own registry, which /metrics serves; its
-	// series are registered there already. Handoff are its hand-off series
-	// (see handoff.Metrics), LagDesc the name of its consumer-lag series.
+	// Registry is the service's own registry, which /metrics serves, and
+	// Metrics the shared series registered there (NewMetrics); the
+	// service's own are registered there already.
 	Registry *prometheus.Registry
-	Handoff  *handoff.Metrics
-	LagDesc  *prometheus.Desc
-	// OnBreaker learns every state the inventory's circuit breaker enters.
-	OnBreaker func(state string)
-	// Inventory decorates the inventory client (to measure its calls, say);
-	// nil uses it as it is.
-	Inventory func(allocation.Inventory) allocation.Inventory
+	Metrics  *Metrics
 
 	// SkipOtherTypes, ReadHeaders and Observe: see orders.Processor,
-	// whose Handle is the consumer's handler. Observe counts and logs.
+	// whose Handle is the consumer's handler. Metrics.Observe counts each
+	// record first; Observe adds the service's own counts and logs.
 	SkipOtherTypes bool
 	ReadHeaders    func(msg kafka.Message, now time.Time) (retrymeta.Meta, error)
 	Observe        func(context.Context, orders.Handled)
@@ -132,16 +126,13 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	client, err := inventory.New(inventory.Config{
 		BaseURL:       s.InventoryURL,
 		Timeout:       s.InventoryTimeout,
-		OnStateChange: func(_, to string) { svc.OnBreaker(to) },
+		OnStateChange: func(_, to string) { svc.Metrics.setBreakerState(to) },
 		Tracing:       tp,
 	})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	var inv allocation.Inventory = client
-	if svc.Inventory != nil {
-		inv = svc.Inventory(inv)
-	}
+	inv := timedInventory{next: client, m: svc.Metrics}
 	// The reefers of dead-lettered attempts go back to the pool only once
 	// the inventory released them; those it could not release at once
 	// are swept every RELEASE_INTERVAL.
@@ -170,11 +161,11 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 		return fmt.Errorf("start: %w", err)
 	}
 	stops.Push("kafka writers", func(context.Context) error { return errors.Join(writer.Close(), dlqWriter.Close()) })
-	svc.Handoff.Init(s.Topics()...)
+	svc.Metrics.Handoff.Init(s.Topics()...)
 	// A topic the hand-off cannot write to for a reason retrying cannot
 	// fix stops its partitions: an ERROR log, the handoff_blocked gauge
 	// and a failing readiness check say so.
-	blockage := svc.Handoff.Blockage(log.With("component", "handoff"))
+	blockage := svc.Metrics.Handoff.Blockage(log.With("component", "handoff"))
 
 	// The input.
 	reader, err := s.Kafka.NewReader(s.Group.ReaderConfig(svc.Group, svc.Topic))
@@ -185,7 +176,7 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	// racing with Close can block forever); the stop order guarantees it.
 	stops.Push("kafka reader", func(context.Context) error { return reader.Close() })
 	lag, err := grouplag.New(grouplag.Config{Kafka: s.Kafka, Group: svc.Group, Topic: svc.Topic,
-		Desc: svc.LagDesc, Log: log.With("component", "grouplag")})
+		Desc: svc.Metrics.lag, Log: log.With("component", "grouplag")})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -228,7 +219,12 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 		Releaser:       releaser,
 		SkipOtherTypes: svc.SkipOtherTypes,
 		ReadHeaders:    svc.ReadHeaders,
-		Observe:        svc.Observe,
+		Observe: func(ctx context.Context, h orders.Handled) {
+			svc.Metrics.Observe(h)
+			if svc.Observe != nil {
+				svc.Observe(ctx, h)
+			}
+		},
 	}
 	if err := p.Router.Validate(); err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -238,6 +234,13 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	// Each record runs in a consumer span that continues its trace.
 	cc.Reader, cc.Handler, cc.DrainTimeout = reader, tracing.Process(tp, svc.Group, p.Handle), s.ShutdownTimeout
 	cc.Log = log.With("component", "consumer")
+	onFetched := cc.OnFetched
+	cc.OnFetched = func(msg kafka.Message) {
+		svc.Metrics.Consumed.Inc()
+		if onFetched != nil {
+			onFetched(msg)
+		}
+	}
 	log.Info("consuming", "topic", svc.Topic, "group", svc.Group)
 	if err := consumer.Run(ctx, cc); err != nil {
 		return fmt.Errorf("consume %s: %w", svc.Topic, err)

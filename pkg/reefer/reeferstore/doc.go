@@ -61,10 +61,14 @@
 //
 // # Schema changes
 //
-// [Store.Migrate] applies numbered migrations recorded in
-// schema_migrations, each in its own transaction, under an advisory lock
-// on Postgres so that replicas starting together do not race. Run it at
-// start; running it again is a no-op. [Store.SeedFleet] then makes sure the
+// [Store.Migrate] applies numbered migrations with goose
+// (github.com/pressly/goose/v3), recorded in goose_db_version, each in its
+// own transaction, under goose's advisory lock on Postgres so that
+// replicas starting together do not race. Each migration is plain SQL per
+// dialect, in migrate.go. Run it at start; running it again is a no-op. A
+// database migrated before goose (schema_migrations) is adopted once,
+// nothing run again. The goose CLI reads the same table
+// (goose -table goose_db_version postgres "$DATABASE_URL" status). [Store.SeedFleet] then makes sure the
 // fleet exists (ids C-0001, C-0002, ...; capacities 10 to 100, so an order
 // above 100 is always rejected).
 //

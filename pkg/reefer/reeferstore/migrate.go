@@ -2,9 +2,13 @@ package reeferstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
 	"gorm.io/gorm"
 )
 
@@ -243,75 +247,175 @@ const createAllocationsView = `CREATE VIEW allocations AS
 	SELECT order_id, container_id, quantity, updated_at AS allocated_at
 	FROM order_states WHERE container_id IS NOT NULL`
 
-// migrationLock is the Postgres advisory lock key that serialises
-// migrations when several replicas start at once (any constant works, as
-// long as nothing else in the database uses it).
+// migrationLock is the Postgres advisory lock key that serialises the
+// move from the legacy schema_migrations table (see adoptLegacyVersions)
+// when several replicas start at once. goose's own session lock
+// (lock.DefaultLockID) serialises the migrations themselves.
 const migrationLock = 7_417_001
 
-const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER PRIMARY KEY,
-	name       TEXT NOT NULL,
-	applied_at TIMESTAMP NOT NULL
-)`
+// versionTable is goose's table of applied versions.
+const versionTable = "goose_db_version"
 
-// Migrate brings the schema up to the newest version. Each migration runs
-// in its own transaction together with the row that records it in
-// schema_migrations, so a crash never leaves a half-applied version.
-// Running Migrate again, or from several replicas at once, is a no-op.
+// Migrate brings the schema up to the newest version, with goose
+// (github.com/pressly/goose/v3): each migration runs in its own
+// transaction together with the row that records it in goose_db_version,
+// so a crash never leaves a half-applied version. On Postgres a session
+// advisory lock makes replicas that start at once take turns; running
+// Migrate again is a no-op. A database migrated before goose (its
+// versions in schema_migrations) is adopted first, without running
+// anything again.
 func (s *Store) Migrate(ctx context.Context) error {
-	for _, m := range migrations {
-		applied, err := s.apply(ctx, m)
-		if err != nil {
-			return fmt.Errorf("migrate schema to version %d (%s): %w", m.version, m.name, classify(err))
+	if err := s.adoptLegacyVersions(ctx); err != nil {
+		return fmt.Errorf("migrate schema: %w", classify(err))
+	}
+	p, err := s.migrator()
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	results, err := p.Up(ctx)
+	for _, r := range results {
+		if r.Error == nil {
+			s.log.InfoContext(ctx, "applied schema migration", "version", r.Source.Version, "name", migrationName(r.Source.Version), "took", r.Duration)
 		}
-		if applied {
-			s.log.InfoContext(ctx, "applied schema migration", "version", m.version, "name", m.name)
-		}
+	}
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", classify(err))
 	}
 	return nil
 }
 
-// SchemaVersion returns the newest applied migration. Call it after
-// Migrate (before, the schema_migrations table may not exist).
+// migrateTo applies the migrations up to version, for tests of a later
+// migration on the data of an earlier schema.
+func (s *Store) migrateTo(ctx context.Context, version int) error {
+	p, err := s.migrator()
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, int64(version))
+	return err
+}
+
+// SchemaVersion returns the newest applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	var version int
-	err := s.db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version).Error
+	p, err := s.migrator()
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	v, err := p.GetDBVersion(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", classify(err))
 	}
-	return version, nil
+	return int(v), nil
 }
 
 // LatestSchemaVersion is the version Migrate brings a database to.
 func LatestSchemaVersion() int { return migrations[len(migrations)-1].version }
 
-func (s *Store) apply(ctx context.Context, m migration) (applied bool, err error) {
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+// migrator is a goose provider of the migrations above, for the store's
+// dialect: each a Go migration that runs the dialect's statements in the
+// transaction goose opens for it.
+func (s *Store) migrator() (*goose.Provider, error) {
+	db, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	steps := make([]*goose.Migration, 0, len(migrations))
+	for _, m := range migrations {
+		stmts := m.statements(s.dialect)
+		steps = append(steps, goose.NewGoMigration(int64(m.version), &goose.GoFunc{
+			RunTx: func(ctx context.Context, tx *sql.Tx) error {
+				for _, stmt := range stmts {
+					if _, err := tx.ExecContext(ctx, stmt); err != nil {
+						return fmt.Errorf("version %d (%s): %w", m.version, m.name, err)
+					}
+				}
+				return nil
+			},
+		}, nil))
+	}
+	opts := []goose.ProviderOption{
+		goose.WithGoMigrations(steps...),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithStore(s.versionStore()),
+	}
+	if s.dialect == dialectPostgres {
+		// Retried every second for up to 5 minutes: a replica waits for
+		// another's migrations, never for goose's default 5 s period.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	// The store names the dialect; DialectCustom says so.
+	return goose.NewProvider(goose.DialectCustom, db, nil, opts...)
+}
+
+// versionStore is goose's store of goose_db_version for the dialect.
+func (s *Store) versionStore() database.Store {
+	d := database.DialectSQLite3
+	if s.dialect == dialectPostgres {
+		d = database.DialectPostgres
+	}
+	store, err := database.NewStore(d, versionTable)
+	if err != nil {
+		panic(fmt.Sprintf("reeferstore: goose store for %s: %v", d, err)) // both dialects are goose's own
+	}
+	return store
+}
+
+// migrationName is the name of migration version v, for logs.
+func migrationName(v int64) string {
+	for _, m := range migrations {
+		if int64(m.version) == v {
+			return m.name
+		}
+	}
+	return ""
+}
+
+// adoptLegacyVersions moves the versions a database recorded before goose
+// (schema_migrations, versions 1 to 6) into goose_db_version, and drops
+// the old table, in one transaction: goose then sees them applied and
+// runs only what is newer. It does nothing on a database without
+// schema_migrations (a new one, or one adopted already).
+func (s *Store) adoptLegacyVersions(ctx context.Context) error {
+	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if s.dialect == dialectPostgres {
+		exists = `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == dialectPostgres {
-			// Held until the transaction ends. SQLite needs no lock: its
-			// immediate transaction already excludes other writers.
 			if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, migrationLock).Error; err != nil {
 				return err
 			}
 		}
-		if err := tx.Exec(createSchemaMigrations).Error; err != nil {
-			return err
+		var n int64
+		if err := tx.Raw(exists).Scan(&n).Error; err != nil {
+			return fmt.Errorf("look for schema_migrations: %w", err)
 		}
-		var done int64
-		if err := tx.Table("schema_migrations").Where("version = ?", m.version).Count(&done).Error; err != nil {
-			return err
-		}
-		if done > 0 {
+		if n == 0 {
 			return nil
 		}
-		for _, stmt := range m.statements(s.dialect) {
-			if err := tx.Exec(stmt).Error; err != nil {
-				return err
+		var versions []int64
+		if err := tx.Raw(`SELECT version FROM schema_migrations ORDER BY version`).Scan(&versions).Error; err != nil {
+			return fmt.Errorf("read schema_migrations: %w", err)
+		}
+		sqlTx := tx.Statement.ConnPool // the transaction's connection
+		store := s.versionStore()
+		if err := store.CreateVersionTable(ctx, sqlTx); err != nil {
+			return fmt.Errorf("create %s: %w", versionTable, err)
+		}
+		// Version 0 is the row goose writes when it creates the table.
+		for _, v := range append([]int64{0}, versions...) {
+			if err := store.Insert(ctx, sqlTx, database.InsertRequest{Version: v}); err != nil {
+				return fmt.Errorf("record version %d in %s: %w", v, versionTable, err)
 			}
 		}
-		applied = true
-		return tx.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, s.now()).Error
+		if err := tx.Exec(`DROP TABLE schema_migrations`).Error; err != nil {
+			return fmt.Errorf("drop schema_migrations: %w", err)
+		}
+		s.log.InfoContext(ctx, "adopted the schema versions of schema_migrations into goose", "versions", versions)
+		return nil
 	})
-	return applied && err == nil, err
 }

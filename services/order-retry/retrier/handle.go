@@ -27,14 +27,10 @@ func (o *observer) observe(ctx context.Context, h orders.Handled) {
 		return // shutting down: not a failure of the record, nor of the hand-off
 	}
 	d, msg, attempt := h.Decision, h.Record, h.Attempt
-	if attempt > 0 {
-		o.metrics.started(attempt)
-	}
-	o.metrics.observe(d, h.Err, attempt, h.Took)
+	o.metrics.observe(h)
 	if h.Err != nil {
 		return
 	}
-	o.metrics.handoff.Observe(d.Decision)
 
 	attrs := []any{"key", string(msg.Key), "partition", msg.Partition, "offset", msg.Offset}
 	if d.Concluded != "" {

@@ -11,12 +11,8 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
-	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
-
-// EventSource is the CloudEvents source of the events this service emits.
-const EventSource = "/reefer-dlq/order-retry"
 
 // Run is order-retry until ctx ends: [pipeline.Run] with the retry topic
 // read through the due-time scheduler, which holds each record until its
@@ -50,27 +46,20 @@ func Run(ctx context.Context, log *slog.Logger, cfg Config) error {
 		return err
 	}
 	return pipeline.Run(ctx, log, cfg.Stage, pipeline.Service{
-		Name:      "order-retry",
-		Source:    EventSource,
-		Topic:     cfg.RetryTopic,
-		Group:     cfg.ConsumerGroup,
-		HTTPAddr:  cfg.HTTPAddr,
-		Registry:  reg,
-		Handoff:   &m.handoff,
-		LagDesc:   lagDesc,
-		OnBreaker: m.setBreakerState,
-		Inventory: func(next allocation.Inventory) allocation.Inventory {
-			return countedInventory{next: next, fast: m.fastFailures}
-		},
+		Name:     "order-retry",
+		Source:   "/reefer-dlq/order-retry", // of the events it emits
+		Topic:    cfg.RetryTopic,
+		Group:    cfg.ConsumerGroup,
+		HTTPAddr: cfg.HTTPAddr,
+		Registry: reg,
+		Metrics:  m.stage,
 		// SkipOtherTypes stays false: the retry topic should only ever
 		// hold orders, so anything else is poison.
 		ReadHeaders: (&headerReader{maxDueAhead: cfg.MaxDueAhead}).read,
 		Observe:     (&observer{log: log, metrics: m}).observe,
-
 		Consumer: consumer.Config{
 			Dispatcher:      sched,
 			MaxPendingBytes: int64(cfg.MaxPendingBytes),
-			OnFetched:       func(kafka.Message) { m.consumed.Inc() },
 		},
 	})
 }
