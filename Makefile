@@ -295,11 +295,14 @@ up: ## Start Kafka (KRaft), Postgres, the topics and the services with compose (
 	case " $$profiles " in *" cluster "*) \
 		export KAFKA_REPLICATION_FACTOR=$${KAFKA_REPLICATION_FACTOR:-3} KAFKA_MIN_INSYNC_REPLICAS=$${KAFKA_MIN_INSYNC_REPLICAS:-2};; \
 	esac; \
+	case " $$profiles " in *" observe "*) \
+		export OTEL_EXPORTER_OTLP_ENDPOINT=$${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318};; \
+	esac; \
 	echo "up: $(COMPOSE_RUN)$$flags up -d --build"; \
 	$(COMPOSE_RUN) $$flags up -d --build; \
 	echo "up: Kafka localhost:9092, inventory admin API localhost:8081 (make logs SERVICE=reefer-manager)"; \
 	case " $$profiles " in *" observe "*) \
-		echo "up: Grafana http://localhost:3000 (dashboard Reefer DLQ), Prometheus http://localhost:9090, Kafka UI http://localhost:8090";; \
+		echo "up: Grafana http://localhost:3000 (dashboard Reefer DLQ), Prometheus http://localhost:9090, Kafka UI http://localhost:8090, Jaeger http://localhost:16686";; \
 	esac; \
 	echo "up: send orders with: make load ORDERS=10000 RATE=500"
 

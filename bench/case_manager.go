@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"time"
 
@@ -15,10 +18,28 @@ import (
 // caseHealthy is case 3: reefer-manager as main runs it, in this process,
 // with every dependency healthy: each order is allocated in Postgres,
 // announced to the inventory and concluded with two events.
+//
+// It runs a second time with tracing on at 100% sampling (3-traced), the
+// spans exported by OTLP/HTTP to an in-process collector that reads and
+// drops them: the ratio of the two is tracing's cost. Case 3 itself runs
+// with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT), which costs one type
+// check per record and per write (tracing.Off).
 func caseHealthy(ctx context.Context, e *env) ([]report.Row, error) {
-	w, err := e.runManager(ctx, "c3", preset("healthy"))
+	w, err := e.runManager(ctx, "c3", preset("healthy"), nil)
 	if err != nil {
 		return nil, err
+	}
+	collector := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		rw.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	traced, err := e.runManager(ctx, "c3t", preset("healthy"), map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL,
+		"OTEL_TRACES_SAMPLER":         "always_on",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("traced: %w", err)
 	}
 	return []report.Row{{
 		Case: "3", Key: "3", Name: "reefer-manager, healthy: orders/s end to end",
@@ -30,6 +51,13 @@ func caseHealthy(ctx context.Context, e *env) ([]report.Row, error) {
 			{Metric: report.MetricValue, Op: ">=", Target: 5000},
 			{Metric: report.MetricRatio, Op: ">=", Target: 0.7},
 		},
+	}, {
+		Case: "3", Key: "3-traced", Name: "reefer-manager, healthy, tracing on: orders/s end to end",
+		Params: fmt.Sprintf("%d orders, as case 3, with OTEL_TRACES_SAMPLER=always_on and every span exported by OTLP/HTTP (protobuf) to an in-process collector: about eight spans per order", e.p.orders),
+		Value:  round(float64(e.p.orders)/traced.Elapsed.Seconds(), 0), Unit: "orders/s",
+		Metrics: traced.metrics(nil),
+		RatioTo: []string{"3"},
+		Goals:   []report.Goal{{Metric: report.MetricRatio, Op: ">=", Target: 0.85}},
 	}}, nil
 }
 
@@ -40,7 +68,7 @@ func caseHealthy(ctx context.Context, e *env) ([]report.Row, error) {
 func caseInventoryDown(ctx context.Context, e *env) ([]report.Row, error) {
 	var rows []report.Row
 	for _, o := range outages(e.p) {
-		w, err := e.runManager(ctx, "c4-"+o.key, o.profile)
+		w, err := e.runManager(ctx, "c4-"+o.key, o.profile, nil)
 		if err != nil {
 			return rows, fmt.Errorf("%s: %w", o.key, err)
 		}
@@ -77,8 +105,9 @@ func outages(p params) []outage {
 // runManager runs reefer-manager in this process against a fresh database,
 // topics and inventory mock with profile, feeds it the case's orders and
 // returns the measured window: from the first order produced until the
-// group committed the last record.
-func (e *env) runManager(ctx context.Context, prefix string, profile faults.Profile) (window, error) {
+// group committed the last record. extra is added to the service's
+// environment.
+func (e *env) runManager(ctx context.Context, prefix string, profile faults.Profile, extra map[string]string) (window, error) {
 	n := e.p.orders
 	t, err := e.newTopics(ctx, prefix)
 	if err != nil {
@@ -95,10 +124,12 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	defer stopMock()
 	group := prefix + "-reefer-manager"
 	down := profile.Outage != nil || profile.TimeoutRate > 0
-	environ := e.serviceEnv(t, db, "http://"+mock.Addr(), group, map[string]string{
+	own := map[string]string{
 		"REEFER_FLEET_SIZE": strconv.Itoa(n + 100),
 		"INVENTORY_TIMEOUT": e.p.timeoutFor(down).String(),
-	})
+	}
+	maps.Copy(own, extra)
+	environ := e.serviceEnv(t, db, "http://"+mock.Addr(), group, own)
 	cfg, err := manager.ConfigFromEnv(func(k string) string { return environ[k] })
 	if err != nil {
 		return window{}, err

@@ -77,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (demo.Config, error) {
 	fs.BoolVar(&cfg.KeepRunning, "keep-running", false, "leave everything running after the scenario, print the addresses, stop on Ctrl-C")
 	fs.StringVar(&cfg.PostgresURL, "postgres", "", "use this Postgres database instead of a SQLite file (postgres://user:pass@host:5432/db?sslmode=disable)")
 	brokers := fs.String("brokers", "", "use these Kafka brokers (host:port,...) instead of the embedded one")
+	fs.StringVar(&cfg.Trace, "trace", "", "print this order's trace as a waterfall at the end (default: one that was retried, dead-lettered and redriven; none: no waterfall)")
 	fs.StringVar(&cfg.ChartPath, "chart", "", "write the timeline PNG here (default: reefer-dlq-demo-timeline.png in the OS temp dir)")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "print only the phase titles, their outcomes, the summary and the verdict")
 	fs.Usage = func() {

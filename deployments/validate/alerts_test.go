@@ -28,15 +28,6 @@ var update = flag.Bool("update", false, "rewrite generated files (the Prometheus
 var notFromCode = map[string]string{
 	// Prometheus writes it for every scrape target.
 	"up": "Prometheus, per target",
-	// Issue 14's edge fixes add these (class transient|permanent|config;
-	// handoff_blocked 1 while a dead-letter write fails unfixably, label
-	// topic). Remove them from this list once the code defines them.
-	"reefer_manager_failures_total":              "issue 14 (edge fixes)",
-	"order_retry_failures_total":                 "issue 14 (edge fixes)",
-	"reefer_manager_handoff_blocked":             "issue 14 (edge fixes)",
-	"order_retry_handoff_blocked":                "issue 14 (edge fixes)",
-	"reefer_manager_oversize_dead_letters_total": "issue 14 (edge fixes)",
-	"order_retry_oversize_dead_letters_total":    "issue 14 (edge fixes)",
 }
 
 func alertsFile(t *testing.T) alertrules.File {

@@ -33,11 +33,13 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/scheduler"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 )
 
 // Handler processes one record. A nil error means the record is done; an
@@ -100,6 +102,11 @@ type Stage struct {
 	// OnDecision, when set, learns where each record went, for metrics
 	// and logs (RouteDone for a nil error).
 	OnDecision func(msg kafka.Message, d handoff.Decision)
+	// Tracing, when set, runs each record in a consumer span that
+	// continues the trace of its traceparent (see package tracing); set
+	// the Router's Tracing too, so that its writes carry it on. nil: no
+	// spans.
+	Tracing trace.TracerProvider
 }
 
 // Run consumes until ctx ends, then drains and commits what finished. It
@@ -111,9 +118,13 @@ func (s *Stage) Run(ctx context.Context) error {
 	if err := s.Router.Validate(); err != nil {
 		return fmt.Errorf("kafkaretry stage: %w", err)
 	}
+	group := ""
+	if r, ok := s.Reader.(*kafka.Reader); ok {
+		group = r.Config().GroupID
+	}
 	cfg := consumer.Config{
 		Reader:       s.Reader,
-		Handler:      s.handle,
+		Handler:      tracing.Process(s.Tracing, group, consumer.Handler(s.handle)),
 		MaxInFlight:  s.MaxInFlight,
 		DrainTimeout: s.DrainTimeout,
 		Log:          s.Log,
@@ -154,6 +165,7 @@ func (s *Stage) handle(ctx context.Context, msg kafka.Message) error {
 		switch {
 		case herr == nil:
 			d = handoff.Decision{Route: handoff.RouteDone}
+			tracing.Route(ctx, string(d.Route))
 		case ctx.Err() != nil:
 			// Shutting down: the failure is ours, not the record's.
 			return fmt.Errorf("record %s interrupted: %w", handoff.Coordinates(msg), herr)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock"
 )
 
@@ -24,7 +25,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }

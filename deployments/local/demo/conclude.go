@@ -12,6 +12,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/timeline"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/tracker"
+	"github.com/reeferdlq/reefer-dlq/deployments/local/waterfall"
 )
 
 // conclude prints the summary, checks the invariant and draws the chart.
@@ -94,7 +95,53 @@ func (d *demo) conclude(ctx context.Context) (Result, error) {
 	if res.ChartPath != "" {
 		d.scr.Printf("Timeline chart: %s", res.ChartPath)
 	}
+	d.waterfall(rep, ids)
 	return res, nil
+}
+
+// waterfall prints the trace of one order (Config.Trace, or one that
+// went the whole way: retried, dead-lettered, redriven) from the spans
+// every service recorded in memory.
+func (d *demo) waterfall(rep tracker.Report, ids []string) {
+	id := d.cfg.Trace
+	if id == "none" {
+		return
+	}
+	if id == "" {
+		id = mostTravelled(rep, ids)
+	}
+	if id == "" {
+		return
+	}
+	spans := waterfall.Of(waterfall.FromSDK(d.st.spans.Ended()), id)
+	d.heading("The trace of order %s", id)
+	if !d.cfg.Quiet {
+		d.scr.Printf("Every hop, from the spans each service recorded (OpenTelemetry; with OTEL_EXPORTER_OTLP_ENDPOINT\n" +
+			"set, the services send the same spans to Jaeger or any OTLP backend). --trace ORDER_ID picks another order.\n")
+	}
+	var b strings.Builder
+	waterfall.Print(&b, id, spans)
+	d.scr.Printf("%s", strings.TrimRight(b.String(), "\n"))
+}
+
+// mostTravelled is the first order sent that was retried, dead-lettered
+// and redriven, and then allocated; failing that, the one with the most
+// failed attempts.
+func mostTravelled(rep tracker.Report, ids []string) string {
+	best, most := "", -1
+	for _, id := range ids {
+		o, ok := rep.Orders[id]
+		if !ok {
+			continue
+		}
+		if o.Redrives > 0 && o.MaxAttempt > 0 && o.Stage == tracker.Allocated {
+			return id
+		}
+		if o.MaxAttempt > most {
+			best, most = id, o.MaxAttempt
+		}
+	}
+	return best
 }
 
 // verify checks the invariant against the topics (the tracker's report),

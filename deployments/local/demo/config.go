@@ -34,6 +34,11 @@ type Config struct {
 	ChartPath string
 	// Quiet prints only the phase titles, the summary and the verdict.
 	Quiet bool
+	// Trace is the order whose trace is printed at the end, as a text
+	// waterfall; empty means one that was retried, dead-lettered and
+	// redriven (or, failing that, the most travelled one). "none" prints
+	// none.
+	Trace string
 
 	// Out receives the narration; Live says it is a terminal whose status
 	// line can be redrawn in place, Width its width in columns (0: 100).

@@ -21,7 +21,7 @@ func TestKeepRunningServesTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	url := startConsole(ctx, b.Addr())
+	url := startConsole(ctx, b.Addr(), nil)
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Fatalf("console address: %q", url)
 	}

@@ -82,6 +82,8 @@ func TestScenarioEndsWithTheInvariantHolding(t *testing.T) {
 		"redrive --error-class transient --to retry", "through `orders`",
 		"list --status pending", ordergen.PermanentPrefix + "0001",
 		"lost: in none of the above", "The invariant holds",
+		// The waterfall of an order that went the whole way.
+		"The trace of order", "process orders · attempt 1", "redrive order-retries", "↪ linked to", "allocated",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q", want)

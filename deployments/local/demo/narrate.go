@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reeferdlq/reefer-dlq/deployments/local/ordergen"
 	"github.com/reeferdlq/reefer-dlq/deployments/local/tracker"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
@@ -140,7 +142,7 @@ func (d *demo) statusLine(c tracker.Counts) string {
 func (d *demo) keepRunning(ctx context.Context) {
 	s := d.st
 	broker := strings.Join(s.kafka.Brokers, ",")
-	console := startConsole(ctx, broker)
+	console := startConsole(ctx, broker, s.tracer("dlq"))
 	d.scr.Printf("\nEverything keeps running (--keep-running). Poke at it, then press Ctrl-C to stop:\n"+
 		"  dlq console     %s\n"+
 		"  broker          %s\n"+
@@ -166,16 +168,17 @@ var consoleAt = regexp.MustCompile(`at (http://\S+/) `)
 
 // startConsole runs the dlq web console (`dlq ui`) until ctx ends and
 // returns its address: 127.0.0.1:8089, or a free port when that one is
-// taken.
-func startConsole(ctx context.Context, broker string) string {
+// taken. Its redrives record their spans with tp.
+func startConsole(ctx context.Context, broker string, tp trace.TracerProvider) string {
 	var last string
 	for _, addr := range []string{dlq.DefaultUIAddr, "127.0.0.1:0"} {
 		out := &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
 			done <- dlq.Run(ctx, []string{"--brokers", broker, "ui", "--addr", addr}, dlq.Env{
-				Stderr: out,
-				Getenv: getenv(map[string]string{"DLQ_OPERATOR": "make-demo"}),
+				Stderr:  out,
+				Getenv:  getenv(map[string]string{"DLQ_OPERATOR": "make-demo"}),
+				Tracing: tp,
 			})
 		}()
 		deadline := time.After(15 * time.Second)

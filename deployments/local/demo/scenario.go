@@ -308,6 +308,7 @@ func (d *demo) dlq(ctx context.Context, args ...string) int {
 		Stderr:     out,
 		Getenv:     getenv(map[string]string{"DLQ_OPERATOR": "make-demo"}),
 		HTTPClient: &http.Client{Transport: transport},
+		Tracing:    d.st.tracer("dlq"),
 	})
 	out.Flush()
 	return code

@@ -13,7 +13,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/devbroker"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
@@ -58,6 +65,30 @@ type stack struct {
 	// deployment would set it.
 	env      map[string]map[string]string
 	services []*service
+
+	// spans records every service's spans in memory, for the waterfall
+	// of one order at the end; each service has a provider of its own,
+	// so that each span says which service it came from.
+	spans       *tracetest.SpanRecorder
+	providersMu sync.Mutex
+	providers   map[string]*sdktrace.TracerProvider
+}
+
+// tracer is the tracer provider of service: what its Config.Telemetry
+// (or dlq.Env) gets instead of an OTLP exporter.
+func (s *stack) tracer(service string) trace.TracerProvider {
+	s.providersMu.Lock()
+	defer s.providersMu.Unlock()
+	if tp, ok := s.providers[service]; ok {
+		return tp
+	}
+	if s.providers == nil {
+		s.providers = map[string]*sdktrace.TracerProvider{}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.spans),
+		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))))
+	s.providers[service] = tp
+	return tp
 }
 
 // service is one service running in a goroutine.
@@ -73,7 +104,7 @@ type service struct {
 // reefer-manager and order-retry, and waits until both services are ready.
 // On error it stops what it started.
 func startStack(ctx context.Context, cfg Config, tm timing) (_ *stack, err error) {
-	s := &stack{cfg: cfg, tm: tm, env: map[string]map[string]string{}}
+	s := &stack{cfg: cfg, tm: tm, env: map[string]map[string]string{}, spans: tracetest.NewSpanRecorder()}
 	defer func() {
 		if err != nil {
 			s.close(false)
@@ -137,6 +168,7 @@ func startStack(ctx context.Context, cfg Config, tm timing) (_ *stack, err error
 	if err != nil {
 		return nil, fmt.Errorf("inventory mock: %w", err)
 	}
+	invCfg.Telemetry.Provider = s.tracer("container-inventory-mock")
 	s.inventory, err = inventorymock.New(invCfg, s.log.With("service", "container-inventory-mock"))
 	if err != nil {
 		return nil, fmt.Errorf("inventory mock: %w", err)
@@ -168,10 +200,21 @@ func startStack(ctx context.Context, cfg Config, tm timing) (_ *stack, err error
 	}
 	// The two pipeline stages, each with its own client id and address,
 	// from the same environment.
-	if err := startStage(ctx, s, "reefer-manager", common, manager.ConfigFromEnv, manager.Run); err != nil {
+	// Each records its spans in memory (see tracer).
+	managerFromEnv := func(getenv func(string) string) (manager.Config, error) {
+		c, err := manager.ConfigFromEnv(getenv)
+		c.Telemetry.Provider = s.tracer("reefer-manager")
+		return c, err
+	}
+	retrierFromEnv := func(getenv func(string) string) (retrier.Config, error) {
+		c, err := retrier.ConfigFromEnv(getenv)
+		c.Telemetry.Provider = s.tracer("order-retry")
+		return c, err
+	}
+	if err := startStage(ctx, s, "reefer-manager", common, managerFromEnv, manager.Run); err != nil {
 		return nil, err
 	}
-	if err := startStage(ctx, s, "order-retry", common, retrier.ConfigFromEnv, retrier.Run); err != nil {
+	if err := startStage(ctx, s, "order-retry", common, retrierFromEnv, retrier.Run); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 )
 
 // Writer writes records to Kafka. *kafka.Writer satisfies it when its
@@ -104,6 +106,12 @@ type Router struct {
 	// topic the Router cannot write to for a reason retrying cannot fix
 	// (see Blockage) is reported instead of retried in silence.
 	Blockage *Blockage
+	// Tracing, when set, gives every write a producer span whose context
+	// replaces the record's traceparent, says on the attempt's span (the
+	// one in the ctx of Fail, Poison and Plan.Write) how it failed, and
+	// writes that span's context to x-retry-link (see package tracing).
+	// nil: no spans; a traceparent travels unchanged.
+	Tracing trace.TracerProvider
 }
 
 // Validate reports every missing or invalid field.
@@ -182,7 +190,7 @@ type Plan struct {
 
 // Write carries the plan out, as [Router.Fail] would have.
 func (p Plan) Write(ctx context.Context) (Decision, error) {
-	return p.r.forward(ctx, p.in, p.Decision, p.topic, p.meta)
+	return p.r.traced(ctx)(p.r.forward(ctx, p.in, p.Decision, p.topic, p.meta))
 }
 
 // Plan decides where a failed record goes (see Fail) without writing it;
@@ -227,7 +235,23 @@ func (r *Router) Poison(ctx context.Context, in kafka.Message, prev retrymeta.Me
 	meta := r.failureMeta(in, prev, err, now)
 	meta.ErrorClass = failure.Permanent
 	d := Decision{Route: RouteDeadLetter, Reason: retrymeta.Poison, Attempt: meta.Attempt, Err: err}
-	return r.forward(ctx, in, d, r.Topics.DeadLetter, deadLetter(meta, retrymeta.Poison, err, now))
+	return r.traced(ctx)(r.forward(ctx, in, d, r.Topics.DeadLetter, deadLetter(meta, retrymeta.Poison, err, now)))
+}
+
+// traced returns a pass-through of a hand-off's result that first tells
+// the attempt's span in ctx how the attempt ended, once the hand-off is
+// written.
+func (r *Router) traced(ctx context.Context) func(Decision, error) (Decision, error) {
+	return func(d Decision, err error) (Decision, error) {
+		if err == nil {
+			class := ""
+			if d.Err != nil {
+				class = string(failure.ClassOf(d.Err))
+			}
+			tracing.Attempt(ctx, string(d.Route), class, string(d.Reason), d.Delay, d.Err)
+		}
+		return d, err
+	}
 }
 
 // failureMeta is the retry metadata after one more failed attempt. It
@@ -277,7 +301,8 @@ func deadLetter(m retrymeta.Meta, reason retrymeta.Reason, err error, now time.T
 
 // forward writes the input record, key and value untouched, to topic with
 // its headers rewritten from meta, and returns d, the decision it carries
-// out. The input's other headers (traceparent among them) travel along.
+// out. The input's other headers travel along; its traceparent is
+// replaced by the context of the write's producer span (see Tracing).
 //
 // A record that retrying cannot write does not block its partition: too
 // large for topic, it is dead-lettered as oversize; refused by the retry
@@ -285,6 +310,7 @@ func deadLetter(m retrymeta.Meta, reason retrymeta.Reason, err error, now time.T
 // Decision then says where it really went.
 func (r *Router) forward(ctx context.Context, in kafka.Message, d Decision, topic string, meta retrymeta.Meta) (Decision, error) {
 	out := record(in, topic, meta)
+	out.Headers = withRetryLink(ctx, out.Headers)
 	err := r.checkSize(out)
 	if err == nil {
 		err = r.write(ctx, r.writerFor(topic), out)
@@ -319,6 +345,7 @@ func (r *Router) oversize(ctx context.Context, in kafka.Message, d Decision, met
 
 	topic := r.Topics.DeadLetter
 	out := record(in, topic, m)
+	out.Headers = withRetryLink(ctx, out.Headers)
 	if over := retrymeta.RecordSize(out) - r.maxRecordSize(topic); over > 0 {
 		out.Value = out.Value[:max(len(out.Value)-over, 0)]
 	}
@@ -355,6 +382,16 @@ func record(in kafka.Message, topic string, meta retrymeta.Meta) kafka.Message {
 	}
 }
 
+// withRetryLink adds x-retry-link, the context of the failed attempt's
+// span in ctx, when tracing records it (record has dropped the incoming
+// one with the other x-retry-* headers).
+func withRetryLink(ctx context.Context, h []kafka.Header) []kafka.Header {
+	if tp := tracing.RetryLink(ctx); tp != "" {
+		h = append(h, kafka.Header{Key: retrymeta.HeaderRetryLink, Value: []byte(tp)})
+	}
+	return h
+}
+
 // checkSize refuses, before the broker does, a record larger than its
 // topic accepts.
 func (r *Router) checkSize(msg kafka.Message) error {
@@ -381,7 +418,9 @@ func (r *Router) writerFor(topic string) Writer {
 // write writes msgs with w, tells the Blockage how it went, and returns
 // the error classified (failure.FromProducer).
 func (r *Router) write(ctx context.Context, w Writer, msgs ...kafka.Message) error {
+	end := tracing.Send(ctx, r.Tracing, msgs)
 	err := w.WriteMessages(ctx, msgs...)
+	end(err)
 	if r.Blockage != nil {
 		r.Blockage.observe(msgs, err)
 	}

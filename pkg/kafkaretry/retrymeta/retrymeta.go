@@ -33,6 +33,11 @@ const (
 	HeaderEditedFrom        = "x-dlq-edited-from"
 	HeaderOriginalSize      = "x-dlq-original-size"
 	HeaderTraceParent       = "traceparent"
+	// HeaderRetryLink is the W3C traceparent of the span of the attempt
+	// that failed: the next attempt's span links to it (package
+	// tracing). Apply drops it with the other x-retry-* headers; the
+	// router writes it afresh at each hop, when tracing is on.
+	HeaderRetryLink = "x-retry-link"
 )
 
 // ownedPrefixes are the header families this package owns: Apply replaces

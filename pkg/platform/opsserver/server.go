@@ -15,6 +15,9 @@ import (
 	"github.com/labstack/gommon/bytes"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 )
 
 // Defaults applied by New to zero-valued Config fields. They suit a service that
@@ -67,6 +70,10 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown done by Run. Default
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Tracing, when set, gives every request except the ops endpoints
+	// (/healthz, /readyz, /metrics) a server span that continues the
+	// caller's trace (see telemetry.StartServerSpan). nil: no spans.
+	Tracing trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -155,6 +162,9 @@ func New(cfg Config) *Server {
 		} else {
 			e.Use(m.middleware)
 		}
+	}
+	if cfg.Tracing != nil {
+		e.Use(traceMiddleware(cfg.Tracing.Tracer(telemetry.ScopeName)))
 	}
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true, // the panicking goroutine's stack, not every goroutine's
@@ -282,4 +292,27 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// traceMiddleware wraps each request in a server span named after its
+// route; the ops endpoints, polled every few seconds, get none.
+func traceMiddleware(tracer trace.Tracer) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			switch c.Path() {
+			case "/healthz", "/readyz", "/metrics":
+				return next(c)
+			}
+			r, span := telemetry.StartServerSpan(tracer, c.Request(), c.Path())
+			c.SetRequest(r)
+			err := next(c)
+			if err != nil {
+				// Write the response now, so the span records the status
+				// the client receives.
+				c.Error(err)
+			}
+			telemetry.EndServerSpan(span, c.Response().Status)
+			return nil
+		}
+	}
 }

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 )
 
 // Defaults, right for the demo and a sane start in production.
@@ -88,6 +90,9 @@ type Config struct {
 	// the state names above (for a metric). It runs while the breaker
 	// holds its lock: keep it quick and do not call the Client from it.
 	OnStateChange func(from, to string)
+	// Tracing, when set, wraps every call in a client span and sends its
+	// traceparent to the inventory (telemetry.Transport). nil: no spans.
+	Tracing trace.TracerProvider
 }
 
 // Client calls the legacy container inventory. It is safe for concurrent use.
@@ -130,6 +135,9 @@ func New(cfg Config) (*Client, error) {
 	// allocation the inventory never recorded. The 3xx itself is returned
 	// and classified (config).
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if cfg.Tracing != nil {
+		c.http.Transport = telemetry.Transport(cfg.Tracing, c.http.Transport)
+	}
 	maxFailures := orDefault(cfg.Breaker.MaxFailures, DefaultMaxFailures)
 	ratio := orDefault(cfg.Breaker.FailureRatio, DefaultFailureRatio)
 	minRequests := orDefault(cfg.Breaker.MinRequests, DefaultMinRequests)
@@ -200,6 +208,10 @@ func newHTTPClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
+// allocationRoute is the URL template of the allocation calls, for the
+// name of their spans.
+const allocationRoute = "/containers/{containerID}/allocation"
+
 // allocationRequest is the body of PUT /containers/{id}/allocation.
 type allocationRequest struct {
 	OrderID string `json:"orderID"`
@@ -253,7 +265,7 @@ func (c *Client) allocate(ctx context.Context, containerID, orderID string) erro
 	if err != nil {
 		return failure.NewPermanent("encode", fmt.Errorf("inventory allocate: encode request: %w", err))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(telemetry.WithRoute(ctx, allocationRoute), http.MethodPut, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return failure.NewPermanent("invalid-request", fmt.Errorf("inventory allocate: %w", err))
 	}
@@ -288,7 +300,7 @@ func (c *Client) release(ctx context.Context, containerID, orderID string) error
 	defer cancel()
 
 	endpoint := c.base + "/containers/" + url.PathEscape(containerID) + "/allocation?orderID=" + url.QueryEscape(orderID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, endpoint, nil)
+	req, err := http.NewRequestWithContext(telemetry.WithRoute(ctx, allocationRoute), http.MethodDelete, endpoint, nil)
 	if err != nil {
 		return failure.NewPermanent("invalid-request", fmt.Errorf("inventory release: %w", err))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/failure"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/events"
 )
@@ -64,8 +65,10 @@ type Processor struct {
 	// returned, what could be salvaged.
 	ReadHeaders func(msg kafka.Message, now time.Time) (retrymeta.Meta, error)
 	// Observe learns the outcome of every record Handle ran: the
-	// service's metrics and logs. nil observes nothing.
-	Observe func(Handled)
+	// service's metrics and logs. ctx is the record's (with its span:
+	// log with it, and the line carries the trace id). nil observes
+	// nothing.
+	Observe func(ctx context.Context, h Handled)
 
 	// Deliveries of one record run one at a time in this process (see
 	// serialize), under this process's claim owner id.
@@ -139,8 +142,12 @@ func (p *Processor) Handle(ctx context.Context, in kafka.Message) error {
 		h.Decision, h.Err = p.Process(ctx, in, prev)
 	}
 	h.Took = time.Since(start)
+	if h.Err == nil {
+		// The attempt's span says where the record went.
+		tracing.Route(ctx, string(h.Decision.Route))
+	}
 	if p.Observe != nil {
-		p.Observe(h)
+		p.Observe(ctx, h)
 	}
 	return h.Err
 }

@@ -288,7 +288,7 @@ func TestHandleReadsHeadersThenObserves(t *testing.T) {
 				}),
 				Router:      newRouter(&handofftest.Writer{}),
 				ReadHeaders: tt.read,
-				Observe:     func(h orders.Handled) { seen = append(seen, h) },
+				Observe:     func(_ context.Context, h orders.Handled) { seen = append(seen, h) },
 			}
 			if err := p.Handle(context.Background(), withHeaders(orderRecord(t, "O-1"), tt.headers...)); err != nil {
 				t.Fatal(err)

@@ -81,7 +81,8 @@ func decided(d handoff.Decision, orderID string) Decision {
 // ContainerAllocated on the orders topic and ContainerAssignedToOrder on
 // the containers topic (one WriteMessages call); for Rejected,
 // OrderRejected on the orders topic. A traceparent header of in is copied
-// to every event.
+// to every event; with Tracing on, the write's producer spans replace it
+// with their own.
 func (r *Router) Emit(ctx context.Context, in kafka.Message, res allocation.Result) (Decision, error) {
 	now := r.now()
 	var (

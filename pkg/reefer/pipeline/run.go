@@ -13,10 +13,13 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/consumer"
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/cmdline"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/grouplag"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocation"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/allocbatch"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/inventory"
@@ -51,7 +54,7 @@ type Service struct {
 	// record first; Observe adds the service's own counts and logs.
 	SkipOtherTypes bool
 	ReadHeaders    func(msg kafka.Message, now time.Time) (retrymeta.Meta, error)
-	Observe        func(orders.Handled)
+	Observe        func(context.Context, orders.Handled)
 	// Consumer holds the reader's settings: MaxInFlight or a Dispatcher,
 	// MaxPendingBytes, CommitBeforeProcessing, OnFetched. Run sets its
 	// Reader, Handler, DrainTimeout and Log.
@@ -59,7 +62,8 @@ type Service struct {
 }
 
 // Run starts one stage of the order pipeline and blocks until ctx ends,
-// then shuts it down. It starts, in this order: the reefer store (open,
+// then shuts it down. It starts, in this order: the tracer provider
+// (s.Telemetry), the reefer store (open,
 // migrate, seed) and its batchers, the inventory client and the releaser
 // of dead-lettered reefers, the Kafka
 // writers, the reader of svc.Topic and its lag collector, the ops server,
@@ -74,6 +78,15 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	// Run returns, whatever the reason.
 	var stops Stops
 	defer func() { err = errors.Join(err, stops.Run(log, s.ShutdownTimeout)) }()
+
+	// Tracing first, so that it stops last: its shutdown exports the
+	// spans of the records drained before it.
+	provider, err := telemetry.New(ctx, s.Telemetry, svc.Name, buildinfo.Read().Version)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	stops.Push("tracing", provider.Shutdown)
+	tp := provider.Tracing() // nil when off: no tracing work at all
 
 	// The reefer database.
 	store, err := reeferstore.Open(ctx, s.DatabaseURL, log.With("component", "reeferstore"))
@@ -114,6 +127,7 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 		BaseURL:       s.InventoryURL,
 		Timeout:       s.InventoryTimeout,
 		OnStateChange: func(_, to string) { svc.Metrics.setBreakerState(to) },
+		Tracing:       tp,
 	})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -190,21 +204,25 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	stops.Push("ops server", ops.Shutdown)
 	log.Info("ops server listening", "addr", ops.Addr())
 
+	// With tracing on, the database steps of each order get spans.
+	reserve, conclude := traced(tp, s.DatabaseURL, allocator, ledger)
+	router := s.Router(writer, dlqWriter, svc.Source, blockage)
+	router.Tracing = tp
 	p := &orders.Processor{
-		Allocator: allocation.Service{Store: allocator, Inventory: inv},
-		Router:    s.Router(writer, dlqWriter, svc.Source, blockage),
+		Allocator: allocation.Service{Store: reserve, Inventory: inv},
+		Router:    router,
 		// The order's state row: each conclusion (allocated, dead letter)
 		// is won there by a compare-and-set before it is written, so that
 		// of two chains of one order only one concludes it (see
 		// orders.Ledger).
-		Ledger:         ledger,
+		Ledger:         conclude,
 		Releaser:       releaser,
 		SkipOtherTypes: svc.SkipOtherTypes,
 		ReadHeaders:    svc.ReadHeaders,
-		Observe: func(h orders.Handled) {
+		Observe: func(ctx context.Context, h orders.Handled) {
 			svc.Metrics.Observe(h)
 			if svc.Observe != nil {
-				svc.Observe(h)
+				svc.Observe(ctx, h)
 			}
 		},
 	}
@@ -213,7 +231,8 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	}
 
 	cc := svc.Consumer
-	cc.Reader, cc.Handler, cc.DrainTimeout = reader, p.Handle, s.ShutdownTimeout
+	// Each record runs in a consumer span that continues its trace.
+	cc.Reader, cc.Handler, cc.DrainTimeout = reader, tracing.Process(tp, svc.Group, p.Handle), s.ShutdownTimeout
 	cc.Log = log.With("component", "consumer")
 	onFetched := cc.OnFetched
 	cc.OnFetched = func(msg kafka.Message) {

@@ -16,6 +16,7 @@ import (
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/retrymeta"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/orders"
 )
 
@@ -97,6 +98,12 @@ type Stage struct {
 	// fetching before it holds MAX_PENDING and starts the retries behind
 	// late (bench case 6); the memory it bounds is case 8's.
 	MaxPendingBytes Bytes `env:"MAX_PENDING_BYTES" envDefault:"32MiB"`
+
+	// Telemetry is the tracing: the standard OTEL_* variables
+	// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL,
+	// OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_RESOURCE_ATTRIBUTES,
+	// ...). Without an endpoint tracing is off (see package telemetry).
+	Telemetry telemetry.Config
 }
 
 // Validate reports every invalid shared setting, each naming its variable
@@ -167,6 +174,9 @@ func (s Stage) Validate() error {
 	}
 	if s.MaxPendingBytes < 64<<10 {
 		add("MAX_PENDING_BYTES=%s: want at least 64KiB, such as 16MiB", s.MaxPendingBytes)
+	}
+	if err := s.Telemetry.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -271,12 +281,14 @@ func (s Stage) BackoffPolicy() backoff.Policy {
 }
 
 // NewLogger builds the service's logger from LOG_LEVEL and LOG_FORMAT.
+// A line logged with a context that holds a span carries its trace_id
+// and span_id.
 func (s Stage) NewLogger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.LogLevel}
 	if s.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // LogAttrs are the shared settings for the configuration line a service
@@ -307,5 +319,6 @@ func (s Stage) LogAttrs() []slog.Attr {
 		slog.Duration("consumer_heartbeat_interval", s.Group.HeartbeatInterval),
 		slog.Duration("consumer_rebalance_timeout", s.Group.RebalanceTimeout),
 		slog.String("max_pending_bytes", s.MaxPendingBytes.String()),
+		slog.Any("tracing", s.Telemetry),
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/gommon/bytes"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/envconfig"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 )
 
@@ -44,6 +45,10 @@ type Config struct {
 	BodyLimit string
 	// ShutdownTimeout (SHUTDOWN_TIMEOUT) bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// Telemetry is the tracing (the OTEL_* variables): each inventory
+	// call gets a server span that continues the caller's trace. Off
+	// without an endpoint.
+	Telemetry telemetry.Config
 }
 
 // DefaultConfig returns the configuration used when no variable is set.
@@ -56,6 +61,7 @@ func DefaultConfig() Config {
 		CallLogSize:     1000,
 		BodyLimit:       "64K",
 		ShutdownTimeout: 10 * time.Second,
+		Telemetry:       telemetry.DefaultConfig(),
 	}
 }
 
@@ -106,6 +112,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	r.integer("CALL_LOG_SIZE", &cfg.CallLogSize)
 	r.str("HTTP_BODY_LIMIT", &cfg.BodyLimit)
 	r.duration("SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout)
+	tel, err := telemetry.ConfigFromEnv(getenv)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	cfg.Telemetry = tel
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(r.errs...))
 	}
@@ -269,7 +280,11 @@ func (r *envReader) integer(name string, dst *int) {
 func Vars() ([]envconfig.Var, error) {
 	d := DefaultConfig()
 	v := func(name, def string) envconfig.Var { return envconfig.Var{Name: name, Default: def, HasDefault: true} }
-	return []envconfig.Var{
+	otel, err := envconfig.Vars[telemetry.Config]()
+	if err != nil {
+		return nil, err
+	}
+	return append([]envconfig.Var{
 		v("HTTP_ADDR", d.HTTPAddr),
 		v("LOG_LEVEL", strings.ToLower(d.LogLevel.String())),
 		v("LOG_FORMAT", d.LogFormat),
@@ -280,5 +295,5 @@ func Vars() ([]envconfig.Var, error) {
 		v("CALL_LOG_SIZE", strconv.Itoa(d.CallLogSize)),
 		v("HTTP_BODY_LIMIT", d.BodyLimit),
 		v("SHUTDOWN_TIMEOUT", d.ShutdownTimeout.String()),
-	}, nil
+	}, otel...), nil
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/opsserver"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/calls"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/store"
@@ -28,6 +30,7 @@ type Service struct {
 	calls   *calls.Log
 	metrics *metrics
 	srv     *opsserver.Server
+	tracing *telemetry.Provider
 
 	// stopping is closed when shutdown begins, so that calls held by an
 	// injected timeout or latency end at once instead of delaying shutdown.
@@ -65,6 +68,11 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The exporter connects lazily: no context is needed to build it.
+	s.tracing, err = telemetry.New(context.Background(), cfg.Telemetry, "container-inventory-mock", buildinfo.Read().Version)
+	if err != nil {
+		return nil, err
+	}
 	s.srv = opsserver.New(opsserver.Config{
 		Addr:           cfg.HTTPAddr,
 		Log:            log,
@@ -75,6 +83,8 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		// deadline (see wait); the defaults suit everything else.
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Checks:          map[string]opsserver.Check{"inventory": s.outageCheck},
+		// Each inventory call continues its caller's trace.
+		Tracing: s.tracing.Tracing(),
 	})
 	s.routes(s.srv.Echo())
 	return s, nil
@@ -131,7 +141,7 @@ func (s *Service) Addr() string { return s.srv.Addr() }
 // Shutdown ends held calls, then stops the server gracefully within ctx.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
-	if err := s.srv.Shutdown(ctx); err != nil {
+	if err := errors.Join(s.srv.Shutdown(ctx), s.tracing.Shutdown(ctx)); err != nil {
 		return fmt.Errorf("shut down inventory mock: %w", err)
 	}
 	return nil

@@ -54,6 +54,7 @@ func (a *app) engine(s *session, cursor *resolution.Cursor, rf *redriveFlags, by
 		MaxRedrives: rf.maxRedrives,
 		Now:         a.env.Now,
 		By:          by,
+		Tracing:     a.env.Tracing,
 	}
 	if rf.rate > 0 {
 		e.Limiter = redrive.NewLimiter(rf.rate)

@@ -77,6 +77,8 @@ dlq-redrive; --status pending|resolved|all reads that record.
 
 Every global flag mirrors an environment variable of the suite's contract
 (flag wins). NO_COLOR (any value) turns colors off like --no-color.
+OTEL_EXPORTER_OTLP_ENDPOINT (and the other OTEL_* variables) turns tracing
+on: each redriven record gets a span linked to its dead letter's.
 
 Exit codes:
   0  done

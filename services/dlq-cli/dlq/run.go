@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/buildinfo"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 )
 
 // Exit codes of the dlq command.
@@ -43,6 +47,10 @@ type Env struct {
 	Now func() time.Time
 	// HTTPClient sends the --when-healthy probes; nil means a default one.
 	HTTPClient *http.Client
+	// Tracing gives each redriven copy a span (see redrive.Engine). nil:
+	// Run builds it from the OTEL_* variables Getenv returns (off
+	// without an endpoint).
+	Tracing trace.TracerProvider
 }
 
 func (e Env) getenv(key string) string {
@@ -88,6 +96,26 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	if env.Stderr == nil {
 		env.Stderr = io.Discard
+	}
+	if env.Tracing == nil {
+		tel, err := telemetry.ConfigFromEnv(env.getenv)
+		if err == nil {
+			var p *telemetry.Provider
+			if p, err = telemetry.New(ctx, tel, "dlq", buildinfo.Read().Version); err == nil {
+				env.Tracing = p.Tracing()
+				// Export the redrive spans before the process exits.
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+					defer cancel()
+					if err := p.Shutdown(sctx); err != nil {
+						fmt.Fprintf(env.Stderr, "dlq: %v\n", err)
+					}
+				}()
+			}
+		}
+		if err != nil {
+			return exitCode(nil, usageError{err}, env.Stderr)
+		}
 	}
 	root := NewCommand(env)
 	root.SetArgs(args)

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
+
+	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/tracing"
 
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/deadletter"
 	"github.com/reeferdlq/reefer-dlq/services/dlq-cli/kafkalog"
@@ -87,6 +90,11 @@ type Engine struct {
 	// OnResult, if set, is called for every letter, in order, once its
 	// outcome is final.
 	OnResult func(Result)
+	// Tracing, when set, gives each copy a redrive span linked to its
+	// dead letter's (tracing.Redrive), whose context the copy carries to
+	// the pipeline. nil: no spans; the copy keeps the letter's
+	// traceparent.
+	Tracing trace.TracerProvider
 }
 
 // NewLimiter returns the Limiter of a run limited to perSecond records. Its
@@ -269,10 +277,15 @@ func (e *Engine) publish(ctx context.Context, b *batch) {
 	var errs []error
 	for topic, idx := range byTopic {
 		msgs := make([]kafka.Message, len(idx))
+		ends := make([]func(error), len(idx))
 		for n, i := range idx {
 			msgs[n] = b.copies[i]
+			ends[n] = tracing.Redrive(wctx, e.Tracing, &msgs[n], b.letters[i].Headers)
 		}
 		got, err := e.Log.Append(wctx, topic, msgs)
+		for _, end := range ends {
+			end(err)
+		}
 		for n, i := range idx {
 			b.coords[i] = got[n]
 		}

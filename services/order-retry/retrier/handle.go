@@ -1,6 +1,7 @@
 package retrier
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,7 @@ type observer struct {
 	metrics *metrics
 }
 
-func (o *observer) observe(h orders.Handled) {
+func (o *observer) observe(ctx context.Context, h orders.Handled) {
 	if errors.Is(h.Err, orders.ErrInterrupted) {
 		return // shutting down: not a failure of the record, nor of the hand-off
 	}
@@ -35,21 +36,21 @@ func (o *observer) observe(h orders.Handled) {
 	if d.Concluded != "" {
 		// A duplicate chain of an order that already concluded; rare (it
 		// takes a crash), so worth a line.
-		o.log.Info("retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
+		o.log.InfoContext(ctx, "retry of an already concluded order", append(attrs, "attempt", attempt, "concluded", d.Concluded, "route", d.Route)...)
 		return
 	}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
 		// d.Attempt is the dead letter's x-retry-attempt, also for poison.
-		o.log.Warn("order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
+		o.log.WarnContext(ctx, "order dead-lettered", append(attrs, "attempt", d.Attempt, "reason", d.Reason, "error", d.Err)...)
 	case handoff.RouteRetry:
 		// Debug, not Info: during an outage every retry takes this route,
 		// and records_retried_total already counts them.
-		o.log.Debug("order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
+		o.log.DebugContext(ctx, "order failed again; republished", append(attrs, "attempt", d.Attempt, "next_due_at", d.DueAt, "delay", d.Delay, "error", d.Err)...)
 	default:
 		// Debug too: after an outage every order passes here, and
 		// successes_total counts them by attempt.
-		o.log.Debug("order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
+		o.log.DebugContext(ctx, "order concluded by a retry", append(attrs, "attempt", attempt, "route", d.Route, "container_id", d.ContainerID)...)
 	}
 }
 

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/handoff"
@@ -14,7 +15,7 @@ type observer struct {
 	metrics *metrics
 }
 
-func (o *observer) observe(h orders.Handled) {
+func (o *observer) observe(ctx context.Context, h orders.Handled) {
 	d, msg := h.Decision, h.Record
 	o.metrics.observe(h)
 	if h.Err != nil {
@@ -23,12 +24,12 @@ func (o *observer) observe(h orders.Handled) {
 	at := []any{"order_id", d.OrderID, "partition", msg.Partition, "offset", msg.Offset}
 	switch d.Route {
 	case handoff.RouteDeadLetter:
-		o.log.Warn("order dead-lettered", append(at, "reason", d.Reason, "attempt", d.Attempt, "error", d.Err)...)
+		o.log.WarnContext(ctx, "order dead-lettered", append(at, "reason", d.Reason, "attempt", d.Attempt, "error", d.Err)...)
 	case handoff.RouteRetry:
 		// Debug, not Info: during an outage every order takes this route,
 		// and records_retried_total already counts them.
-		o.log.Debug("order handed to retry", append(at, "attempt", d.Attempt, "due_at", d.DueAt, "error", d.Err)...)
+		o.log.DebugContext(ctx, "order handed to retry", append(at, "attempt", d.Attempt, "due_at", d.DueAt, "error", d.Err)...)
 	default:
-		o.log.Debug("record concluded", append(at, "route", d.Route, "container_id", d.ContainerID)...)
+		o.log.DebugContext(ctx, "record concluded", append(at, "route", d.Route, "container_id", d.ContainerID)...)
 	}
 }

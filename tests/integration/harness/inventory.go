@@ -36,7 +36,7 @@ type Inventory struct {
 }
 
 // startInventory runs the mock with profile as its FAULT_PROFILE.
-func startInventory(ctx context.Context, tb testing.TB, nw *testcontainers.DockerNetwork, image string, profile faults.Profile) (*Inventory, error) {
+func startInventory(ctx context.Context, tb testing.TB, nw *testcontainers.DockerNetwork, image string, profile faults.Profile, env map[string]string) (*Inventory, error) {
 	fp, err := json.Marshal(profile)
 	if err != nil {
 		return nil, fmt.Errorf("inventory fault profile: %w", err)
@@ -46,13 +46,13 @@ func startInventory(ctx context.Context, tb testing.TB, nw *testcontainers.Docke
 		Image:     image,
 		Port:      inventoryPort,
 		ReadyPath: "/healthz",
-		Env: map[string]string{
+		Env: merge(map[string]string{
 			"HTTP_ADDR":     ":" + inventoryPort,
 			"ADMIN_TOKEN":   AdminToken,
 			"FAULT_PROFILE": string(fp),
 			"LOG_FORMAT":    "json",
 			"LOG_LEVEL":     "info",
-		},
+		}, env),
 	})
 	if err != nil {
 		return nil, err

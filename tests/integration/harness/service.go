@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/log"
@@ -58,6 +59,10 @@ func StartService(ctx context.Context, tb testing.TB, nw *testcontainers.DockerN
 		testcontainers.WithEnv(spec.Env),
 		testcontainers.WithWaitStrategy(wait.ForHTTP(readyPath).WithPort(port).
 			WithPollInterval(100 * time.Millisecond).WithStartupTimeout(readyTimeout)),
+		// The test process, as HostAlias: an in-test OTLP receiver.
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.ExtraHosts = append(hc.ExtraHosts, HostAlias+":host-gateway")
+		}),
 	}
 	if len(spec.Cmd) > 0 {
 		opts = append(opts, testcontainers.WithCmd(spec.Cmd...))

@@ -71,6 +71,8 @@ type Options struct {
 	// Env is added to the environment of reefer-manager and order-retry
 	// (over ServiceEnv), ManagerEnv and RetryEnv to one of them only.
 	Env, ManagerEnv, RetryEnv map[string]string
+	// InventoryEnv is added to the inventory mock's environment.
+	InventoryEnv map[string]string
 	// Managers is the number of reefer-manager containers in the consumer
 	// group; 0 means 1.
 	Managers int
@@ -176,7 +178,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	})
 	wg.Go(func() {
 		start := time.Now()
-		s.Inventory, invErr = startInventory(ctx, t, nw, s.Images.Inventory, opts.Faults)
+		s.Inventory, invErr = startInventory(ctx, t, nw, s.Images.Inventory, opts.Faults, opts.InventoryEnv)
 		tookI = time.Since(start)
 	})
 	start := time.Now()

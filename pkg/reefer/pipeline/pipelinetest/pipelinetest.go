@@ -13,6 +13,7 @@ import (
 
 	"github.com/reeferdlq/reefer-dlq/pkg/kafkaretry/backoff"
 	"github.com/reeferdlq/reefer-dlq/pkg/platform/kafkaclient"
+	"github.com/reeferdlq/reefer-dlq/pkg/platform/telemetry"
 	"github.com/reeferdlq/reefer-dlq/pkg/reefer/pipeline"
 )
 
@@ -49,6 +50,7 @@ func DefaultStage(databaseURL string) pipeline.Stage {
 			SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
 		},
 		MaxPendingBytes: 32 << 20,
+		Telemetry:       telemetry.DefaultConfig(),
 	}
 }
 
@@ -56,30 +58,40 @@ func DefaultStage(databaseURL string) pipeline.Stage {
 // value other than its default; StageFromEnv is the Stage it must give.
 func StageEnv() map[string]string {
 	return map[string]string{
-		"KAFKA_BROKERS":               "k1:9092,k2:9093",
-		"DATABASE_URL":                "postgres://reefer:secret@db:5432/reefers",
-		"REEFER_FLEET_SIZE":           "50",
-		"INVENTORY_URL":               "http://inventory:8081",
-		"INVENTORY_TIMEOUT":           "750ms",
-		"RELEASE_INTERVAL":            "3s",
-		"LOG_LEVEL":                   "debug",
-		"LOG_FORMAT":                  "text",
-		"ORDERS_TOPIC":                "o",
-		"CONTAINERS_TOPIC":            "c",
-		"RETRY_TOPIC":                 "r",
-		"DLQ_TOPIC":                   "d",
-		"RETRY_MAX_ATTEMPTS":          "3",
-		"RETRY_BASE_DELAY":            "200ms",
-		"RETRY_MAX_DELAY":             "10s",
-		"RETRY_JITTER":                "decorrelated",
-		"RETRY_JITTER_FRACTION":       "0.25",
-		"MAX_MESSAGE_BYTES":           "65536",
-		"DLQ_MAX_MESSAGE_BYTES":       "131072",
-		"SHUTDOWN_TIMEOUT":            "3s",
-		"CONSUMER_SESSION_TIMEOUT":    "12s",
-		"CONSUMER_HEARTBEAT_INTERVAL": "2s",
-		"CONSUMER_REBALANCE_TIMEOUT":  "20s",
-		"MAX_PENDING_BYTES":           "4MiB",
+		"KAFKA_BROKERS":                      "k1:9092,k2:9093",
+		"DATABASE_URL":                       "postgres://reefer:secret@db:5432/reefers",
+		"REEFER_FLEET_SIZE":                  "50",
+		"INVENTORY_URL":                      "http://inventory:8081",
+		"INVENTORY_TIMEOUT":                  "750ms",
+		"RELEASE_INTERVAL":                   "3s",
+		"LOG_LEVEL":                          "debug",
+		"LOG_FORMAT":                         "text",
+		"ORDERS_TOPIC":                       "o",
+		"CONTAINERS_TOPIC":                   "c",
+		"RETRY_TOPIC":                        "r",
+		"DLQ_TOPIC":                          "d",
+		"RETRY_MAX_ATTEMPTS":                 "3",
+		"RETRY_BASE_DELAY":                   "200ms",
+		"RETRY_MAX_DELAY":                    "10s",
+		"RETRY_JITTER":                       "decorrelated",
+		"RETRY_JITTER_FRACTION":              "0.25",
+		"MAX_MESSAGE_BYTES":                  "65536",
+		"DLQ_MAX_MESSAGE_BYTES":              "131072",
+		"SHUTDOWN_TIMEOUT":                   "3s",
+		"CONSUMER_SESSION_TIMEOUT":           "12s",
+		"CONSUMER_HEARTBEAT_INTERVAL":        "2s",
+		"CONSUMER_REBALANCE_TIMEOUT":         "20s",
+		"MAX_PENDING_BYTES":                  "4MiB",
+		"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://collector:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/custom/traces",
+		"OTEL_EXPORTER_OTLP_PROTOCOL":        "grpc",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+		"OTEL_SERVICE_NAME":                  "svc",
+		"OTEL_RESOURCE_ATTRIBUTES":           "team=reefer",
+		"OTEL_TRACES_SAMPLER":                "parentbased_traceidratio",
+		"OTEL_TRACES_SAMPLER_ARG":            "0.25",
+		"OTEL_TRACES_EXPORTER":               "none",
+		"OTEL_SDK_DISABLED":                  "true",
 	}
 }
 
@@ -110,6 +122,11 @@ func StageFromEnv() pipeline.Stage {
 			SessionTimeout: 12 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 20 * time.Second,
 		},
 		MaxPendingBytes: 4 << 20,
+		Telemetry: telemetry.Config{
+			Endpoint: "http://collector:4318", TracesEndpoint: "http://collector:4318/custom/traces",
+			Protocol: "grpc", TracesProtocol: "http/protobuf", ServiceName: "svc", ResourceAttributes: "team=reefer",
+			Sampler: "parentbased_traceidratio", SamplerArg: "0.25", Exporter: "none", Disabled: true,
+		},
 	}
 }
 
@@ -142,6 +159,10 @@ func BadStageValues() []BadValue {
 		{Name: "heartbeat too slow for the session", Env: map[string]string{"CONSUMER_HEARTBEAT_INTERVAL": "5s"}, Want: []string{"CONSUMER_HEARTBEAT_INTERVAL=5s", "a third of CONSUMER_SESSION_TIMEOUT"}},
 		{Name: "rebalance timeout not a duration", Env: map[string]string{"CONSUMER_REBALANCE_TIMEOUT": "soon"}, Want: []string{`CONSUMER_REBALANCE_TIMEOUT="soon"`}},
 		{Name: "pending bytes unit unknown", Env: map[string]string{"MAX_PENDING_BYTES": "16MB"}, Want: []string{"MAX_PENDING_BYTES", "16MiB"}},
+		{Name: "otlp endpoint without scheme", Env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, Want: []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318"}},
+		{Name: "otlp protocol unknown", Env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, Want: []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf or grpc"}},
+		{Name: "sampler unknown", Env: map[string]string{"OTEL_TRACES_SAMPLER": "sometimes"}, Want: []string{"OTEL_TRACES_SAMPLER"}},
+		{Name: "sampler ratio above 1", Env: map[string]string{"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}, Want: []string{"OTEL_TRACES_SAMPLER_ARG"}},
 	}
 }
 
