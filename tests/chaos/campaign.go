@@ -73,7 +73,13 @@ func Run(t testing.TB, seed uint64, orders int) (*Campaign, error) {
 		c.Evidence = ev
 		open := ev.Unconcluded(c.IDs, c.Nemesis.Foreign)
 		lagging := lags[ManagerGroup]+lags[RetryGroup] > 0
-		if len(open) == 0 && !lagging {
+		// A dead-lettered order's reefer is given back once the inventory
+		// released it: at once, or by the next sweep (RELEASE_INTERVAL),
+		// which waits for the inventory's breaker. Concluded is not
+		// settled until those releases are done; past SettleTime the
+		// orphan check reports the reefers still held.
+		releasing := len(ev.checkOrphans(c.IDs).Violations) > 0
+		if len(open) == 0 && !lagging && !releasing {
 			c.Settled = time.Since(faultsOver)
 			break
 		}
