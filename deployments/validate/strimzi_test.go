@@ -248,8 +248,8 @@ type peer struct {
 }
 
 // checkNetworkPolicies: everything is denied unless allowed; each program
-// may reach exactly the brokers, the inventory and the database its
-// configuration names (plus DNS), and only Prometheus may reach a server.
+// may reach exactly the brokers, the inventory, the database and the
+// trace collector its configuration names (plus DNS), and only Prometheus may reach a server.
 func checkNetworkPolicies(t *testing.T, o overlay, objs []kube.Object) {
 	policies := kube.All[*networkingv1.NetworkPolicy](objs)
 	i := slices.IndexFunc(policies, func(p *networkingv1.NetworkPolicy) bool {
@@ -274,6 +274,13 @@ func checkNetworkPolicies(t *testing.T, o overlay, objs []kube.Object) {
 				continue
 			}
 			pu, err := url.Parse(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[peer{serviceNamespace(t, pu.Host), pu.Port() + "/TCP"}] = true
+		}
+		if otlp := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; otlp != "" {
+			pu, err := url.Parse(otlp)
 			if err != nil {
 				t.Fatal(err)
 			}

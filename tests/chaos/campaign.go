@@ -76,9 +76,11 @@ func Run(t testing.TB, seed uint64, orders int) (*Campaign, error) {
 		// A dead-lettered order's reefer is given back once the inventory
 		// released it: at once, or by the next sweep (RELEASE_INTERVAL),
 		// which waits for the inventory's breaker. Concluded is not
-		// settled until those releases are done; past SettleTime the
-		// orphan check reports the reefers still held.
-		releasing := len(ev.checkOrphans(c.IDs).Violations) > 0
+		// settled until those releases are done, and done once more
+		// (RELEASE_RECHECK_AFTER later) for the allocation calls that
+		// landed after them; past SettleTime the orphan check reports the
+		// reefers still held.
+		releasing := len(ev.checkOrphans(c.IDs).Violations) > 0 || ev.Rechecks > 0
 		if len(open) == 0 && !lagging && !releasing {
 			c.Settled = time.Since(faultsOver)
 			break

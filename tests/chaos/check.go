@@ -75,6 +75,9 @@ type Evidence struct {
 	Resolutions map[string]Resolution
 	// Holds are the reefers of the database with an order.
 	Holds []Hold
+	// Rechecks counts the releases still waiting to be done once more
+	// (allocation.Releaser.Recheck).
+	Rechecks int
 }
 
 // Gather reads the topics, the database and the inventory
@@ -118,6 +121,9 @@ func Gather(ctx context.Context, src outcomes.Sources, withResolutions bool) (*E
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read reefers: %w", err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT COUNT(*) FROM release_rechecks`).Scan(&ev.Rechecks); err != nil {
+		return nil, fmt.Errorf("count release rechecks: %w", err)
 	}
 	return ev, nil
 }

@@ -141,6 +141,9 @@ func StartStack(t testing.TB, cfg StackConfig) (*Stack, error) {
 		"INVENTORY_URL":     "http://" + s.Inventory.Addr,
 		"INVENTORY_TIMEOUT": "1s",
 		"RELEASE_INTERVAL":  "1s",
+		// A release is done once more 4 s later: an allocation call made
+		// before it (1 s timeout) has landed by then.
+		"RELEASE_RECHECK_AFTER": "4s",
 		// Short retries (0.1, 0.2, 0.4, 0.8 s): the retry budget is shorter
 		// than most faults, so that max-attempts dead letters (and then
 		// redrives) happen in every campaign.

@@ -42,6 +42,17 @@ type ReleaseStore interface {
 	// it is still pending release for the order: the inventory refused
 	// to release it, and only a person can tell whether it holds it.
 	QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error)
+
+	// DueRechecks returns up to limit releases done at or before
+	// releasedBy, oldest first: each is released in the inventory once
+	// more (see Releaser.Recheck).
+	DueRechecks(ctx context.Context, releasedBy time.Time, limit int) ([]Reservation, error)
+	// RecheckWith runs release unless r's order holds r's reefer again,
+	// with no allocation of that reefer at the same time, and then
+	// forgets the recheck; done is false when the reefer is busy now.
+	RecheckWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error)
+	// DropRecheck forgets r's recheck.
+	DropRecheck(ctx context.Context, r Reservation) error
 }
 
 // ReleaseInventory forgets an allocation in the legacy inventory; it must
@@ -60,10 +71,20 @@ type ReleaseInventory interface {
 //
 // The Processor releases at once after a dead letter; Run sweeps what
 // could not be released then (the inventory was down, the process died).
+//
+// A release can also be overtaken: an allocation call made before it (by
+// a chain of the order that was still running, or by a process that died
+// before it could record the inventory's answer) lands in the inventory
+// after it. So Run releases every released pair once more when the
+// release is RecheckAfter old (see Recheck); a call that lands later
+// than that is not caught, hence many times the inventory timeout.
 type Releaser struct {
 	Store     ReleaseStore
 	Inventory ReleaseInventory
 	Log       *slog.Logger
+	// RecheckAfter is how old a release is when Recheck releases it
+	// again; 0 rechecks every release at the next sweep.
+	RecheckAfter time.Duration
 }
 
 // Release releases one reefer in the inventory, then frees it in the
@@ -118,6 +139,37 @@ func (r Releaser) Sweep(ctx context.Context, limit int) (released int, err error
 	return released, errors.Join(errs...)
 }
 
+// Recheck releases in the inventory, once more, up to limit pairs
+// released at least RecheckAfter ago, and says how many it rechecked. A
+// pair whose order holds the reefer again is forgotten without a call.
+// An inventory that refuses the release for good (409: another order
+// holds the reefer there; 404: it knows no such reefer) holds nothing
+// for the order: the recheck is done.
+func (r Releaser) Recheck(ctx context.Context, limit int) (rechecked int, err error) {
+	due, err := r.Store.DueRechecks(ctx, time.Now().Add(-r.RecheckAfter), limit)
+	if err != nil {
+		return 0, fmt.Errorf("releases due for a recheck: %w", err)
+	}
+	var errs []error
+	for _, res := range due {
+		done, err := r.Store.RecheckWith(ctx, res, func(ctx context.Context) error {
+			return r.Inventory.Release(ctx, res.ContainerID, res.OrderID)
+		})
+		if err != nil && failure.ClassOf(err) == failure.Permanent {
+			r.Log.DebugContext(ctx, "recheck: the inventory holds nothing to release", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+			done, err = true, r.Store.DropRecheck(ctx, res)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("recheck the release of reefer %s from order %s: %w", res.ContainerID, res.OrderID, err))
+			continue
+		}
+		if done {
+			rechecked++
+		}
+	}
+	return rechecked, errors.Join(errs...)
+}
+
 // Run sweeps every interval until ctx ends, each sweep within timeout.
 // Failures are logged: the next sweep tries again.
 func (r Releaser) Run(ctx context.Context, interval, timeout time.Duration) {
@@ -137,6 +189,12 @@ func (r Releaser) Run(ctx context.Context, interval, timeout time.Duration) {
 		}
 		if err != nil && ctx.Err() == nil {
 			r.Log.WarnContext(ctx, "some reefers of dead-lettered attempts are not released yet; the next sweep tries again", "err", err)
+		}
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+		_, err = r.Recheck(sctx, 500)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			r.Log.WarnContext(ctx, "some releases are not rechecked yet; the next sweep tries again", "err", err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -724,5 +725,169 @@ func TestAnOrphanedClaimIsTakenOverByAnotherChain(t *testing.T) {
 	}
 	if n := len(pl.written()["order-dead-letter"]); n != 1 {
 		t.Errorf("%d dead letters at the end, want 1", n)
+	}
+}
+
+// releaser is the Processor's Releaser.
+func (pl *pipeline) releaser() allocation.Releaser { return pl.p.Releaser.(allocation.Releaser) }
+
+// heldInventory makes pl's scripted inventory keep its records: which
+// order holds which container. answer runs before a call is recorded; a
+// nil answer records it.
+func heldInventory(pl *pipeline) (holds func() map[string]string, record func(containerID, orderID string)) {
+	held := map[string]string{}
+	pl.mu.Lock()
+	pl.release = func(containerID, orderID string) error {
+		if held[containerID] == orderID {
+			delete(held, containerID)
+		}
+		return nil
+	}
+	pl.mu.Unlock()
+	holds = func() map[string]string {
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		return maps.Clone(held)
+	}
+	record = func(containerID, orderID string) {
+		pl.mu.Lock()
+		defer pl.mu.Unlock()
+		held[containerID] = orderID
+	}
+	return holds, record
+}
+
+// Found by the 20,000-order campaign: an allocation call of one chain was
+// in flight when another chain dead-lettered the order and released its
+// reefer; the call landed after the release, and the process that made
+// it was killed before it could record the answer. Its record, read
+// again, met a dead-lettered order and was skipped, and the inventory
+// held the reefer for an order holding nothing (a redrive later gave the
+// order a second one there). The release is done once more when it is
+// RecheckAfter old, which catches the late call.
+func TestAnAllocationCallThatLandsAfterTheReleaseIsReleasedAgain(t *testing.T) {
+	pl := newPipeline(t, 3)
+	holds, record := heldInventory(pl)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	killed, kill := context.WithCancel(t.Context())
+	pl.inventory(func(containerID, orderID string) error {
+		close(entered)
+		<-proceed
+		record(containerID, orderID) // the call lands, after the release...
+		kill()                       // ...and its process dies before it hears the answer
+		return killed.Err()
+	})
+	first := orderRecord(t, "O-1")
+	dying := make(chan error, 1)
+	go func() {
+		_, err := pl.p.Process(killed, first, retrymeta.Meta{})
+		dying <- err
+	}()
+	<-entered
+
+	// Meanwhile another chain of the order fails its last attempt: a dead
+	// letter, and the reefer released in the inventory (which does not
+	// hold it yet) and in the database.
+	last, meta := retryRecord(t, "O-1", pl.p.Router.MaxAttempts-1, 7)
+	pl.mu.Lock()
+	pl.answer = func(string, string) error { return unavailable }
+	pl.mu.Unlock()
+	if d, err := pl.p.Process(t.Context(), last, meta); err != nil || d.Route != handoff.RouteDeadLetter || d.Released != "C-0001" {
+		t.Fatalf("other chain's last attempt = %+v, %v; want a dead letter releasing C-0001", d, err)
+	}
+	close(proceed)
+	if err := <-dying; !errors.Is(err, orders.ErrInterrupted) {
+		t.Fatalf("the killed chain's Process = %v, want ErrInterrupted", err)
+	}
+	// After the restart its record is read again, and skipped: the order
+	// is dead-lettered.
+	if d, err := pl.p.Process(t.Context(), first, retrymeta.Meta{}); err != nil || d.Route != handoff.RouteSkipped {
+		t.Fatalf("the record read again = %+v, %v; want skipped", d, err)
+	}
+	if got := holds(); got["C-0001"] != "O-1" {
+		t.Fatalf("inventory = %v; the late call should hold C-0001 for O-1 here (the test's premise)", got)
+	}
+	if r, _ := pl.store.Reefer(t.Context(), "C-0001"); r.Status != reeferstore.StatusFree {
+		t.Fatalf("C-0001 = %+v, want free in the database", r)
+	}
+
+	n, err := pl.releaser().Recheck(t.Context(), 10)
+	if err != nil || n != 1 {
+		t.Fatalf("Recheck = %d, %v; want 1 release rechecked", n, err)
+	}
+	if got := holds(); len(got) != 0 {
+		t.Errorf("inventory after the recheck = %v, want nothing held", got)
+	}
+	if c, err := pl.store.CountRechecks(t.Context()); err != nil || c != 0 {
+		t.Errorf("CountRechecks = %d, %v; want 0", c, err)
+	}
+}
+
+// A recheck must not erase a true record: the order, redriven, got the
+// same reefer again before its release was rechecked.
+func TestARecheckLeavesAReeferTheOrderHoldsAgain(t *testing.T) {
+	pl := newPipeline(t, 1)
+	holds, record := heldInventory(pl)
+	pl.inventory(func(string, string) error { return refused })
+	if d, err := pl.p.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{}); err != nil || d.Route != handoff.RouteDeadLetter || d.Released != "C-0001" {
+		t.Fatalf("Process = %+v, %v; want a dead letter releasing C-0001", d, err)
+	}
+	pl.inventory(func(containerID, orderID string) error { record(containerID, orderID); return nil })
+	redriven := redrivenRecord(t, pl.last(t, "order-dead-letter"), "orders", 100)
+	prev, err := retrymeta.FirstAttempt(redriven.Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := pl.p.Process(t.Context(), redriven, prev); err != nil || d.Route != handoff.RouteAllocated || d.ContainerID != "C-0001" {
+		t.Fatalf("redrive = %+v, %v; want allocated to C-0001 (the fleet's one reefer)", d, err)
+	}
+	pl.mu.Lock()
+	releases := len(pl.released)
+	pl.mu.Unlock()
+
+	if n, err := pl.releaser().Recheck(t.Context(), 10); err != nil || n != 1 {
+		t.Fatalf("Recheck = %d, %v; want 1 release rechecked", n, err)
+	}
+	pl.mu.Lock()
+	after := len(pl.released)
+	pl.mu.Unlock()
+	if after != releases {
+		t.Errorf("the recheck called the inventory's release (%d calls, was %d) for a reefer the order holds again", after, releases)
+	}
+	if got := holds(); got["C-0001"] != "O-1" {
+		t.Errorf("inventory = %v, want C-0001 still held by O-1", got)
+	}
+}
+
+// A recheck the inventory cannot do now waits for the next sweep; one it
+// refuses for good (409: another order holds the reefer there) is done.
+func TestARecheckWaitsForTheInventoryAndEndsOnARefusal(t *testing.T) {
+	pl := newPipeline(t, 3)
+	pl.inventory(func(string, string) error { return refused })
+	if d, err := pl.p.Process(t.Context(), orderRecord(t, "O-1"), retrymeta.Meta{}); err != nil || d.Released != "C-0001" {
+		t.Fatalf("Process = %+v, %v; want a dead letter releasing C-0001", d, err)
+	}
+	r := pl.releaser()
+	r.RecheckAfter = time.Hour
+	if n, err := r.Recheck(t.Context(), 10); err != nil || n != 0 {
+		t.Errorf("Recheck an hour early = %d, %v; want nothing due", n, err)
+	}
+	pl.mu.Lock()
+	pl.release = func(string, string) error { return unavailable }
+	pl.mu.Unlock()
+	if n, err := pl.releaser().Recheck(t.Context(), 10); err == nil || n != 0 {
+		t.Errorf("Recheck with the inventory down = %d, %v; want an error and nothing rechecked", n, err)
+	}
+	if c, _ := pl.store.CountRechecks(t.Context()); c != 1 {
+		t.Errorf("CountRechecks = %d, want the recheck kept for the next sweep", c)
+	}
+	pl.mu.Lock()
+	pl.release = func(string, string) error { return conflict }
+	pl.mu.Unlock()
+	if n, err := pl.releaser().Recheck(t.Context(), 10); err != nil || n != 1 {
+		t.Errorf("Recheck answered 409 = %d, %v; want it done", n, err)
+	}
+	if c, _ := pl.store.CountRechecks(t.Context()); c != 0 {
+		t.Errorf("CountRechecks = %d, want 0", c)
 	}
 }

@@ -135,8 +135,9 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	inv := timedInventory{next: client, m: svc.Metrics}
 	// The reefers of dead-lettered attempts go back to the pool only once
 	// the inventory released them; those it could not release at once
-	// are swept every RELEASE_INTERVAL.
-	releaser := allocation.Releaser{Store: store, Inventory: client, Log: log.With("component", "releaser")}
+	// are swept every RELEASE_INTERVAL, and every release is done once
+	// more RELEASE_RECHECK_AFTER later.
+	releaser := allocation.Releaser{Store: store, Inventory: client, Log: log.With("component", "releaser"), RecheckAfter: s.ReleaseRecheckAfter}
 	releaseCtx, stopReleases := context.WithCancel(ctx)
 	releasesDone := make(chan struct{})
 	go func() {

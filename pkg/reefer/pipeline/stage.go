@@ -46,6 +46,12 @@ type Stage struct {
 	// that the inventory could not release at once are tried again
 	// (allocation.Releaser.Run).
 	ReleaseInterval time.Duration `env:"RELEASE_INTERVAL" envDefault:"10s"`
+	// ReleaseRecheckAfter is how old a release is when the sweep releases
+	// it in the inventory once more, for an allocation call made before
+	// the release that landed after it (allocation.Releaser.Recheck). It
+	// must exceed INVENTORY_TIMEOUT; a call that lands later than this is
+	// not caught.
+	ReleaseRecheckAfter time.Duration `env:"RELEASE_RECHECK_AFTER" envDefault:"1m"`
 
 	LogLevel  slog.Level `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"LOG_FORMAT" envDefault:"json"`
@@ -131,6 +137,9 @@ func (s Stage) Validate() error {
 	}
 	if s.InventoryTimeout <= 0 {
 		add("INVENTORY_TIMEOUT=%s: want a positive duration such as 2s", s.InventoryTimeout)
+	}
+	if s.ReleaseRecheckAfter <= s.InventoryTimeout {
+		add("RELEASE_RECHECK_AFTER=%s: want a duration above INVENTORY_TIMEOUT (%s), such as 1m: an allocation call can land that long after a release", s.ReleaseRecheckAfter, s.InventoryTimeout)
 	}
 	if s.LogFormat != "json" && s.LogFormat != "text" {
 		add("LOG_FORMAT %q: want json or text", s.LogFormat)

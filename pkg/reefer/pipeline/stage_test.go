@@ -58,6 +58,7 @@ func TestValidateNamesEveryBadVariable(t *testing.T) {
 		{"inventory url", map[string]string{"INVENTORY_URL": "inventory:8081"}, []string{"INVENTORY_URL", "absolute http(s) URL"}},
 		{"inventory timeout", map[string]string{"INVENTORY_TIMEOUT": "-1s"}, []string{"INVENTORY_TIMEOUT=-1s", "positive duration"}},
 		{"release interval", map[string]string{"RELEASE_INTERVAL": "0s"}, []string{"RELEASE_INTERVAL=0s", "positive duration"}},
+		{"release recheck", map[string]string{"RELEASE_RECHECK_AFTER": "2s"}, []string{"RELEASE_RECHECK_AFTER=2s", "above INVENTORY_TIMEOUT (2s)"}},
 		{"log format", map[string]string{"LOG_FORMAT": "xml"}, []string{`LOG_FORMAT "xml"`, "json or text"}},
 		{"topic", map[string]string{"CONTAINERS_TOPIC": "c "}, []string{`CONTAINERS_TOPIC "c "`, "without spaces"}},
 		{"attempts", map[string]string{"RETRY_MAX_ATTEMPTS": "0"}, []string{"RETRY_MAX_ATTEMPTS=0", ">= 1"}},

@@ -22,6 +22,7 @@ import (
 //	claim          (none|reopened|reserved) -> dead-lettered, reefer pending release or quarantined   DeadLetter
 //	reopen         dead-lettered -> reopened        Reopen (a redrive with a higher count, nothing pending release)
 //	release        reefer pending release -> free   FinishRelease, after the inventory released it
+//	                                                 (and released there once more later: recheck.go)
 //
 // So two chains of one order cannot both conclude: the first
 // compare-and-set wins and the other sees the winner's state.
@@ -248,10 +249,9 @@ func (s *Store) ReleaseWith(ctx context.Context, r Reservation, release func(con
 		if releaseErr = release(ctx); releaseErr != nil {
 			return releaseErr
 		}
-		res := tx.Exec(`UPDATE reefers SET status = 'free', order_id = NULL, release_pending = FALSE, updated_at = ?
-			WHERE container_id = ? AND order_id = ? AND release_pending`, s.now(), r.ContainerID, r.OrderID)
-		done = res.RowsAffected == 1
-		return res.Error
+		var ferr error
+		done, ferr = s.free(tx, r)
+		return ferr
 	})
 	if releaseErr != nil {
 		return false, releaseErr
@@ -267,13 +267,32 @@ func (s *Store) ReleaseWith(ctx context.Context, r Reservation, release func(con
 // and-set: a reefer the order holds again, reserved, stays). freed is
 // false when nothing changed.
 func (s *Store) FinishRelease(ctx context.Context, r Reservation) (freed bool, err error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'free', order_id = NULL, release_pending = FALSE, updated_at = ?
-		WHERE container_id = ? AND order_id = ? AND release_pending`,
-		s.now(), r.ContainerID, r.OrderID)
-	if res.Error != nil {
-		return false, fmt.Errorf("free reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ferr error
+		freed, ferr = s.free(tx, r)
+		return ferr
+	})
+	if err != nil {
+		return false, fmt.Errorf("free reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(err))
 	}
-	return res.RowsAffected == 1, nil
+	return freed, nil
+}
+
+// free gives r's reefer back to the pool if it is pending release for r's
+// order, and schedules the release's recheck (see DueRechecks) in the
+// same transaction.
+func (s *Store) free(tx *gorm.DB, r Reservation) (freed bool, err error) {
+	now := s.now()
+	res := tx.Exec(`UPDATE reefers SET status = 'free', order_id = NULL, release_pending = FALSE, updated_at = ?
+		WHERE container_id = ? AND order_id = ? AND release_pending`,
+		now, r.ContainerID, r.OrderID)
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	err = tx.Exec(`INSERT INTO release_rechecks (container_id, order_id, released_ms) VALUES (?, ?, ?)
+		ON CONFLICT (container_id, order_id) DO UPDATE SET released_ms = excluded.released_ms`,
+		r.ContainerID, r.OrderID, now.UnixMilli()).Error
+	return err == nil, err
 }
 
 // MarkDeadLetterWritten records that the dead letter the order's claim

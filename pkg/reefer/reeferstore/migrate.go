@@ -195,7 +195,27 @@ var migrations = []migration{
 			`CREATE INDEX reefers_release_pending ON reefers (updated_at, container_id) WHERE release_pending`,
 		},
 	},
+	{
+		version: 7,
+		name:    "releases checked again after a late inventory call",
+		// Every release leaves a row here, and the Releaser releases the
+		// pair in the inventory once more when it is RELEASE_RECHECK_AFTER
+		// old: an allocation call in flight when the release ran (another
+		// chain's, or one whose process died before it could record the
+		// answer) can land in the inventory after it. released_ms is Unix
+		// milliseconds: an integer compares the same on both dialects.
+		postgres: []string{createReleaseRechecks},
+		sqlite:   []string{createReleaseRechecks},
+	},
 }
+
+// createReleaseRechecks is the release_rechecks table of migration 7.
+const createReleaseRechecks = `CREATE TABLE release_rechecks (
+	container_id TEXT NOT NULL,
+	order_id     TEXT NOT NULL,
+	released_ms  BIGINT NOT NULL,
+	PRIMARY KEY (container_id, order_id)
+)`
 
 // markPendingReleases flags the reefers held by an order that does not
 // hold them (version 5 left them so, unflagged).

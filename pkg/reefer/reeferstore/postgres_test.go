@@ -22,7 +22,7 @@ import (
 )
 
 func TestPostgresStore(t *testing.T) {
-	runSuite(t, backend{open: postgresOpener(t), outageFailsPing: true})
+	runSuite(t, backend{open: postgresOpener(t), outageFailsPing: true, rowLocks: true})
 }
 
 // postgresOpener starts one Postgres server for the whole suite and gives

@@ -34,6 +34,9 @@ type backend struct {
 	// that is gone answers nothing; a SQLite file whose write lock another
 	// process holds still serves readers (WAL), so Ping succeeds.
 	outageFailsPing bool
+	// rowLocks: the database locks rows (Postgres); SQLite's store runs
+	// the releases outside a transaction instead.
+	rowLocks bool
 }
 
 type outage func(t *testing.T, down bool)
@@ -520,6 +523,7 @@ func runSuite(t *testing.T, b backend) {
 	})
 
 	runStateSuite(t, ready)
+	runRecheckSuite(t, b, ready)
 
 	t.Run("a canceled context stays recognisable as cancellation", func(t *testing.T) {
 		t.Parallel()
