@@ -78,9 +78,10 @@ func Run(t testing.TB, seed uint64, orders int) (*Campaign, error) {
 		// which waits for the inventory's breaker. Concluded is not
 		// settled until those releases are done, and done once more
 		// (RELEASE_RECHECK_AFTER later) for the allocation calls that
-		// landed after them; past SettleTime the orphan check reports the
-		// reefers still held.
-		releasing := len(ev.checkOrphans(c.IDs).Violations) > 0 || ev.Rechecks > 0
+		// landed after them, and the releases the inventory refused
+		// during a 422 fault are done by a later sweep; past SettleTime
+		// the orphan check reports the reefers still held.
+		releasing := len(ev.checkOrphans(c.IDs).Violations) > 0 || ev.Rechecks > 0 || ev.Refused > 0
 		if len(open) == 0 && !lagging && !releasing {
 			c.Settled = time.Since(faultsOver)
 			break

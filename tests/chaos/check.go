@@ -76,8 +76,9 @@ type Evidence struct {
 	// Holds are the reefers of the database with an order.
 	Holds []Hold
 	// Rechecks counts the releases still waiting to be done once more
-	// (allocation.Releaser.Recheck).
-	Rechecks int
+	// (allocation.Releaser.Recheck), Refused those the inventory refused
+	// and the sweep asks for again.
+	Rechecks, Refused int
 }
 
 // Gather reads the topics, the database and the inventory
@@ -122,8 +123,8 @@ func Gather(ctx context.Context, src outcomes.Sources, withResolutions bool) (*E
 	}); err != nil {
 		return nil, fmt.Errorf("read reefers: %w", err)
 	}
-	if err := conn.QueryRow(ctx, `SELECT COUNT(*) FROM release_rechecks`).Scan(&ev.Rechecks); err != nil {
-		return nil, fmt.Errorf("count release rechecks: %w", err)
+	if err := conn.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM release_rechecks), (SELECT COUNT(*) FROM refused_releases)`).Scan(&ev.Rechecks, &ev.Refused); err != nil {
+		return nil, fmt.Errorf("count release rechecks and refusals: %w", err)
 	}
 	return ev, nil
 }

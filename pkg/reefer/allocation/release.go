@@ -39,9 +39,16 @@ type ReleaseStore interface {
 	// the reefer is not pending release or another one is releasing it.
 	ReleaseWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error)
 	// QuarantinePending takes the reefer out of the pool, with reason, if
-	// it is still pending release for the order: the inventory refused
-	// to release it, and only a person can tell whether it holds it.
+	// it is still pending release for the order, and records the refusal:
+	// the inventory refused to release it and may hold it for the order,
+	// so the order is not reopened until a later release is accepted.
 	QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error)
+	// RefusedReleases returns up to limit releases the inventory refused,
+	// oldest first; orderID "" means any order.
+	RefusedReleases(ctx context.Context, orderID string, limit int) ([]Reservation, error)
+	// RefusalLifted records that the inventory released r's reefer after
+	// all: the reefer goes back to the pool.
+	RefusalLifted(ctx context.Context, r Reservation) (freed bool, err error)
 
 	// DueRechecks returns up to limit releases done at or before
 	// releasedBy, oldest first: each is released in the inventory once
@@ -89,8 +96,11 @@ type Releaser struct {
 
 // Release releases one reefer in the inventory, then frees it in the
 // database. An inventory that refuses the release for good (a permanent
-// error: retrying cannot help) leaves the reefer's state unknown: it is
-// quarantined, for a person, and Release returns nil.
+// error) leaves the reefer's state unknown: it is quarantined, for a
+// person to see, the refusal is recorded so that its order gets no
+// second reefer meanwhile, and Release returns nil. Every sweep asks the
+// inventory again (see Sweep): the refusal may be a passing fault, or a
+// person fixes the inventory.
 func (r Releaser) Release(ctx context.Context, res Reservation) error {
 	_, err := r.Store.ReleaseWith(ctx, res, func(ctx context.Context) error {
 		return r.Inventory.Release(ctx, res.ContainerID, res.OrderID)
@@ -100,16 +110,20 @@ func (r Releaser) Release(ctx context.Context, res Reservation) error {
 			return fmt.Errorf("release reefer %s of order %s: %w", res.ContainerID, res.OrderID, err)
 		}
 		reason := fmt.Sprintf("the inventory refused to release it from order %s: %v", res.OrderID, err)
-		if _, qerr := r.Store.QuarantinePending(ctx, res, reason); qerr != nil {
+		quarantined, qerr := r.Store.QuarantinePending(ctx, res, reason)
+		if qerr != nil {
 			return fmt.Errorf("quarantine reefer %s of order %s: %w", res.ContainerID, res.OrderID, qerr)
 		}
-		r.Log.WarnContext(ctx, "reefer quarantined: the inventory refused to release it", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+		if quarantined {
+			r.Log.WarnContext(ctx, "reefer quarantined: the inventory refused to release it; every sweep asks again", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+		}
 		return nil
 	}
 	return nil
 }
 
-// ReleaseOrder releases the reefers pending release for one order.
+// ReleaseOrder releases the reefers pending release for one order, and
+// asks again for those whose release the inventory refused.
 func (r Releaser) ReleaseOrder(ctx context.Context, orderID string) error {
 	pending, err := r.Store.PendingReleases(ctx, orderID, 10)
 	if err != nil {
@@ -119,7 +133,41 @@ func (r Releaser) ReleaseOrder(ctx context.Context, orderID string) error {
 	for _, res := range pending {
 		errs = append(errs, r.Release(ctx, res))
 	}
-	return errors.Join(errs...)
+	_, err = r.retryRefused(ctx, orderID, 10)
+	return errors.Join(append(errs, err)...)
+}
+
+// retryRefused asks the inventory again to release up to limit reefers
+// whose release it refused (orderID "" means any order); lifted counts
+// those it released now, which go back to the pool. A refusal again is
+// no error: the reefer stays quarantined until the next sweep.
+func (r Releaser) retryRefused(ctx context.Context, orderID string, limit int) (lifted int, err error) {
+	refused, err := r.Store.RefusedReleases(ctx, orderID, limit)
+	if err != nil {
+		return 0, fmt.Errorf("refused releases: %w", err)
+	}
+	var errs []error
+	for _, res := range refused {
+		err := r.Inventory.Release(ctx, res.ContainerID, res.OrderID)
+		switch {
+		case failure.ClassOf(err) == failure.Permanent:
+			r.Log.DebugContext(ctx, "the inventory still refuses to release a quarantined reefer", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+			if orderID != "" {
+				errs = append(errs, fmt.Errorf("reefer %s: the inventory still refuses to release it: %w", res.ContainerID, failure.NewTransient("release-refused", err)))
+			}
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Errorf("release reefer %s of order %s again: %w", res.ContainerID, res.OrderID, err))
+			continue
+		}
+		if _, err := r.Store.RefusalLifted(ctx, res); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Log.InfoContext(ctx, "the inventory released a quarantined reefer after all; it is back in the pool", "container_id", res.ContainerID, "order_id", res.OrderID)
+		lifted++
+	}
+	return lifted, errors.Join(errs...)
 }
 
 // Sweep releases up to limit pending reefers and says how many it freed.
@@ -192,9 +240,11 @@ func (r Releaser) Run(ctx context.Context, interval, timeout time.Duration) {
 		}
 		sctx, cancel = context.WithTimeout(ctx, timeout)
 		_, err = r.Recheck(sctx, 500)
+		_, rerr := r.retryRefused(sctx, "", 100)
 		cancel()
+		err = errors.Join(err, rerr)
 		if err != nil && ctx.Err() == nil {
-			r.Log.WarnContext(ctx, "some releases are not rechecked yet; the next sweep tries again", "err", err)
+			r.Log.WarnContext(ctx, "some releases are not rechecked or retried yet; the next sweep tries again", "err", err)
 		}
 	}
 }

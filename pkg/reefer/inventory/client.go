@@ -30,6 +30,7 @@ const (
 	DefaultWindow              = 10 * time.Second
 	DefaultOpenTimeout         = 5 * time.Second
 	DefaultHalfOpenMaxRequests = 1
+	DefaultSlowCallFloor       = 250 * time.Millisecond
 
 	// maxErrorBody bounds how much of an error response is read: enough
 	// for {"error","message"}, not enough for a misbehaving server to
@@ -93,6 +94,15 @@ type Config struct {
 	// Tracing, when set, wraps every call in a client span and sends its
 	// traceparent to the inventory (telemetry.Transport). nil: no spans.
 	Tracing trace.TracerProvider
+	// SlowCallFloor is the least a call may run before it counts as slow
+	// (see slowcalls.go): when Breaker.MaxFailures calls are in flight at
+	// once past the slow-call threshold, every call in flight fails at
+	// once (transient, "inventory-slow") and the breaker opens, instead
+	// of every lane waiting out Timeout. The threshold is learnt from the
+	// calls (mean + 4 deviations, at least twice the mean), between this
+	// floor and Timeout.
+	// Default 250ms; a negative value turns the slow-call trip off.
+	SlowCallFloor time.Duration
 }
 
 // Client calls the legacy container inventory. It is safe for concurrent use.
@@ -103,6 +113,7 @@ type Client struct {
 	breaker     *gobreaker.CircuitBreaker[struct{}]
 	openTimeout time.Duration
 	openedAt    atomic.Int64 // unix nanoseconds of the last transition to open
+	slow        *slowCalls   // nil: no slow-call trip
 }
 
 // New validates cfg and returns a Client.
@@ -139,6 +150,9 @@ func New(cfg Config) (*Client, error) {
 		c.http.Transport = telemetry.Transport(cfg.Tracing, c.http.Transport)
 	}
 	maxFailures := orDefault(cfg.Breaker.MaxFailures, DefaultMaxFailures)
+	if floor := orDefault(cfg.SlowCallFloor, DefaultSlowCallFloor); floor > 0 {
+		c.slow = newSlowCalls(floor, c.timeout, int(maxFailures))
+	}
 	ratio := orDefault(cfg.Breaker.FailureRatio, DefaultFailureRatio)
 	minRequests := orDefault(cfg.Breaker.MinRequests, DefaultMinRequests)
 	c.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
@@ -273,7 +287,7 @@ func (c *Client) allocate(ctx context.Context, containerID, orderID string) erro
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Idempotency-Key", orderID)
 
-	if err := c.do(req); err != nil {
+	if err := c.doWatched(req); err != nil {
 		return fmt.Errorf("inventory PUT %s (order %s): %w", req.URL.Path, orderID, err)
 	}
 	return nil
@@ -305,7 +319,7 @@ func (c *Client) release(ctx context.Context, containerID, orderID string) error
 		return failure.NewPermanent("invalid-request", fmt.Errorf("inventory release: %w", err))
 	}
 	req.Header.Set("Accept", "application/json")
-	err = c.do(req)
+	err = c.doWatched(req)
 	if reason := failure.ReasonOf(err); reason == "http-404" || reason == "http-409" {
 		return nil // the inventory does not hold it for the order
 	}
@@ -329,6 +343,23 @@ func (c *Client) Ping(ctx context.Context) error {
 		return fmt.Errorf("inventory GET %s: %w", req.URL.Path, err)
 	}
 	return nil
+}
+
+// doWatched is do for the calls that go through the breaker: it watches
+// them for the slow-call trip (slowcalls.go).
+func (c *Client) doWatched(req *http.Request) error {
+	if c.slow == nil {
+		return c.do(req)
+	}
+	ctx, done := c.slow.start(req.Context())
+	start := time.Now()
+	err := c.do(req.WithContext(ctx))
+	done(err == nil || strings.HasPrefix(failure.ReasonOf(err), "http-"), time.Since(start))
+	if err != nil && tripped(ctx) {
+		return failure.NewTransient(ReasonSlow, fmt.Errorf("the inventory stopped answering: %d calls in flight at once past %s: %w",
+			c.slow.trip, c.slow.threshold(), errSlowTrip))
+	}
+	return err
 }
 
 // do sends req and turns any failure into a classified error.
@@ -415,6 +446,10 @@ func orDefault[T comparable](v, def T) T {
 	}
 	return v
 }
+
+// ReasonSlow is the failure reason of the calls cancelled by the
+// slow-call trip: many calls at once ran past the slow-call threshold.
+const ReasonSlow = "inventory-slow"
 
 // ReasonCircuitOpen is the failure reason of a call the open circuit
 // refused without calling the inventory: a fast failure.

@@ -72,16 +72,67 @@ func (s *Store) TakeOverClaim(ctx context.Context, orderID, oldToken, token, own
 
 // QuarantinePending takes r's reefer out of the pool with reason, if it
 // is still pending release for r's order (the inventory refused to
-// release it). quarantined is false when nothing changed.
+// release it), and records the refusal (refused_releases): the inventory
+// may hold the reefer for the order, so the order cannot be reopened
+// (Reopen sees the refusal) until a later release is accepted
+// (RefusalLifted). quarantined is false when nothing changed.
 func (s *Store) QuarantinePending(ctx context.Context, r Reservation, reason string) (quarantined bool, err error) {
-	res := s.db.WithContext(ctx).Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?,
-			release_pending = FALSE, updated_at = ?
-		WHERE container_id = ? AND order_id = ? AND release_pending`,
-		reason, s.now(), r.ContainerID, r.OrderID)
-	if res.Error != nil {
-		return false, fmt.Errorf("quarantine reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(res.Error))
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE reefers SET status = 'quarantined', order_id = NULL, quarantine_reason = ?,
+				release_pending = FALSE, updated_at = ?
+			WHERE container_id = ? AND order_id = ? AND release_pending`,
+			reason, s.now(), r.ContainerID, r.OrderID)
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		quarantined = true
+		return tx.Exec(`INSERT INTO refused_releases (container_id, order_id, refused_ms) VALUES (?, ?, ?)
+			ON CONFLICT (container_id, order_id) DO NOTHING`, r.ContainerID, r.OrderID, s.now().UnixMilli()).Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("quarantine reefer %s of order %s: %w", r.ContainerID, r.OrderID, classify(err))
 	}
-	return res.RowsAffected == 1, nil
+	return quarantined, nil
+}
+
+// RefusedReleases returns up to limit releases the inventory refused
+// (QuarantinePending), oldest first; orderID "" means any order.
+func (s *Store) RefusedReleases(ctx context.Context, orderID string, limit int) ([]Reservation, error) {
+	var rows []struct {
+		OrderID     string `gorm:"column:order_id"`
+		ContainerID string `gorm:"column:container_id"`
+	}
+	q := `SELECT order_id, container_id FROM refused_releases WHERE (? = '' OR order_id = ?) ORDER BY refused_ms, container_id LIMIT ?`
+	if err := scan(s.db.WithContext(ctx).Raw(q, orderID, orderID, limit), &rows); err != nil {
+		return nil, fmt.Errorf("read refused releases: %w", classify(err))
+	}
+	out := make([]Reservation, len(rows))
+	for i, r := range rows {
+		out[i] = Reservation{OrderID: r.OrderID, ContainerID: r.ContainerID}
+	}
+	return out, nil
+}
+
+// RefusalLifted records that the inventory has now released r's reefer
+// for r's order: the refusal is forgotten, and the reefer, if still
+// quarantined, goes back to the pool. freed reports the latter.
+func (s *Store) RefusalLifted(ctx context.Context, r Reservation) (freed bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`DELETE FROM refused_releases WHERE container_id = ? AND order_id = ?`, r.ContainerID, r.OrderID)
+		if res.Error != nil || res.RowsAffected != 1 {
+			return res.Error
+		}
+		res = tx.Exec(`UPDATE reefers SET status = 'free', quarantine_reason = NULL, updated_at = ?
+			WHERE container_id = ? AND status = 'quarantined'
+				AND NOT EXISTS (SELECT 1 FROM refused_releases WHERE container_id = ?)`,
+			s.now(), r.ContainerID, r.ContainerID)
+		freed = res.RowsAffected == 1
+		return res.Error
+	})
+	if err != nil {
+		return false, fmt.Errorf("lift the refused release of reefer %s from order %s: %w", r.ContainerID, r.OrderID, classify(err))
+	}
+	return freed, nil
 }
 
 // forUpdate is the row lock clause of a SELECT in a transaction: SQLite's
@@ -340,6 +391,14 @@ func (s *Store) Reopen(ctx context.Context, orderID string, generation int) (reo
 		}
 		if len(held) > 0 {
 			return fmt.Errorf("reefer %s: %w", held[0], allocation.ErrReleasePending)
+		}
+		// A reefer whose release the inventory refused may be held there
+		// for the order: no second one until it is released.
+		if err := scan(tx.Raw(`SELECT container_id FROM refused_releases WHERE order_id = ?`, orderID), &held); err != nil {
+			return err
+		}
+		if len(held) > 0 {
+			return fmt.Errorf("reefer %s, whose release the inventory refused: %w", held[0], allocation.ErrReleasePending)
 		}
 		res := tx.Exec(`UPDATE order_states SET state = 'reopened', generation = ?,
 				dead_letter_written = FALSE, claim_token = NULL, claim_owner = NULL, error_class = NULL, error_reason = NULL, error_message = NULL,

@@ -207,7 +207,26 @@ var migrations = []migration{
 		postgres: []string{createReleaseRechecks},
 		sqlite:   []string{createReleaseRechecks},
 	},
+	{
+		version: 8,
+		name:    "releases the inventory refused",
+		// A reefer whose release the inventory refused for good is
+		// quarantined (it leaves the pool); the refusal is kept here with
+		// its order, because the inventory may hold the reefer for that
+		// order: Reopen refuses to give the order a second one, and every
+		// sweep asks the inventory again until it releases it.
+		postgres: []string{createRefusedReleases},
+		sqlite:   []string{createRefusedReleases},
+	},
 }
+
+// createRefusedReleases is the refused_releases table of migration 8.
+const createRefusedReleases = `CREATE TABLE refused_releases (
+	container_id TEXT NOT NULL,
+	order_id     TEXT NOT NULL,
+	refused_ms   BIGINT NOT NULL,
+	PRIMARY KEY (container_id, order_id)
+)`
 
 // createReleaseRechecks is the release_rechecks table of migration 7.
 const createReleaseRechecks = `CREATE TABLE release_rechecks (
