@@ -88,8 +88,8 @@ type design struct {
 	firstFailure func(orderID string, dead kafka.Message) (time.Time, bool)
 	// deadLetteredAt is when a dead letter was written.
 	deadLetteredAt func(dead kafka.Message) time.Time
-	// failedAttempts counts failed attempts between from and to.
-	failedAttempts func(ctx context.Context, from, to time.Time) (int, error)
+	// failedAttempts returns when attempts failed between from and to.
+	failedAttempts func(ctx context.Context, from, to time.Time) ([]time.Time, error)
 	// concludedBase is the conclusions (success events and dead letters)
 	// of the warm-up records.
 	concludedBase int64
@@ -391,17 +391,19 @@ func (e *env) shareOutage(ctx context.Context, prefix string, deploy deployFunc)
 	}
 	keys := slices.Sorted(maps.Keys(headers))
 	metrics := w.metrics(map[string]float64{
-		"outage_s":                 round(outage, 2),
-		"inventory_calls_per_s":    round(float64(inOutage)/outage, 1),
-		"failed_attempts_per_s":    round(float64(failed)/outage, 1),
-		"dead_letters":             float64(len(deadLetters) - recoveredDead),
-		"dead_in_outage":           float64(deadInOutage),
-		"to_dead_letter_p50_ms":    ms(0.5),
-		"to_dead_letter_max_ms":    ms(1),
-		"recovery_orders":          float64(recovery),
-		"recovery_dead_letters":    float64(recoveredDead),
-		"recovery_all_concluded_s": round(recovered.Seconds(), 2),
-		"dead_letter_headers":      float64(len(keys)),
+		"outage_s":                   round(outage, 2),
+		"inventory_calls_per_s":      round(float64(inOutage)/outage, 1),
+		"failed_attempts_per_s":      round(float64(len(failed))/outage, 1),
+		"failed_attempts_peak_per_s": float64(peakPerSecond(failed, down)),
+		"failed_attempts_90pct_s":    round(spanOf(failed, down, 0.9).Seconds(), 2),
+		"dead_letters":               float64(len(deadLetters) - recoveredDead),
+		"dead_in_outage":             float64(deadInOutage),
+		"to_dead_letter_p50_ms":      ms(0.5),
+		"to_dead_letter_max_ms":      ms(1),
+		"recovery_orders":            float64(recovery),
+		"recovery_dead_letters":      float64(recoveredDead),
+		"recovery_all_concluded_s":   round(recovered.Seconds(), 2),
+		"dead_letter_headers":        float64(len(keys)),
 	})
 	return report.Row{
 		Params: fmt.Sprintf("%d orders produced as the inventory goes down (503 on every call), down for %s, then healed and %d more orders; %s; the input rate is the orders taken in while the inventory is down",
@@ -410,6 +412,29 @@ func (e *env) shareOutage(ctx context.Context, prefix string, deploy deployFunc)
 		Metrics: metrics,
 		Note:    "dead-letter headers: " + strings.Join(keys, ", "),
 	}, nil
+}
+
+// peakPerSecond is the most events in one second, counted in whole
+// seconds from start.
+func peakPerSecond(ts []time.Time, start time.Time) int {
+	buckets := map[int64]int{}
+	peak := 0
+	for _, t := range ts {
+		b := int64(t.Sub(start) / time.Second)
+		buckets[b]++
+		peak = max(peak, buckets[b])
+	}
+	return peak
+}
+
+// spanOf is how long after start a share q of the events had happened.
+func spanOf(ts []time.Time, start time.Time, q float64) time.Duration {
+	if len(ts) == 0 {
+		return 0
+	}
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	return s[min(len(s)-1, int(q*float64(len(s))))].Sub(start)
 }
 
 // keyedOrders builds n orders named prefix-0000000..., perKey consecutive
@@ -682,20 +707,20 @@ func (e *env) deploySuite(ctx context.Context, prefix string, profile faults.Pro
 	}
 	// A failed attempt of the suite writes one record: to the retry topic,
 	// or the dead letter after the last.
-	d.failedAttempts = func(ctx context.Context, from, to time.Time) (int, error) {
-		n := 0
+	d.failedAttempts = func(ctx context.Context, from, to time.Time) ([]time.Time, error) {
+		var out []time.Time
 		for _, topic := range []string{t.Retry, t.DLQ} {
 			msgs, err := e.readAll(ctx, topic)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			for _, m := range msgs {
 				if !m.Time.Before(from) && m.Time.Before(to) {
-					n++
+					out = append(out, m.Time)
 				}
 			}
 		}
-		return n, nil
+		return out, nil
 	}
 	return d, nil
 }
@@ -903,19 +928,19 @@ func (e *env) deployShareGroupWith(ctx context.Context, prefix string, profile f
 		return t, ok
 	}
 	d.deadLetteredAt = func(dead kafka.Message) time.Time { return dead.Time }
-	d.failedAttempts = func(_ context.Context, from, to time.Time) (int, error) {
+	d.failedAttempts = func(_ context.Context, from, to time.Time) ([]time.Time, error) {
 		obs.mu.Lock()
 		defer obs.mu.Unlock()
-		n := 0
+		var out []time.Time
 		for _, at := range obs.failures {
 			if !at.Before(from) && at.Before(to) {
-				n++
+				out = append(out, at)
 			}
 		}
 		if obs.maxDelivery > shareDeliveryLimit {
-			return 0, fmt.Errorf("a record was delivered %d times, more than the limit %d", obs.maxDelivery, shareDeliveryLimit)
+			return nil, fmt.Errorf("a record was delivered %d times, more than the limit %d", obs.maxDelivery, shareDeliveryLimit)
 		}
-		return n, nil
+		return out, nil
 	}
 	return d, nil
 }

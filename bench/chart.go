@@ -111,7 +111,7 @@ func panels(r *report.Run) []report.Panel {
 	var stormSeries, timingSeries []report.Series
 	for i, name := range sideNames {
 		stormSeries = append(stormSeries, report.Series{Name: name, Values: []float64{
-			metric(outageKeys[i], "failed_attempts_per_s"), metric(outageKeys[i], "inventory_calls_per_s"),
+			metric(outageKeys[i], "failed_attempts_per_s"), metric(outageKeys[i], "failed_attempts_peak_per_s"), metric(outageKeys[i], "inventory_calls_per_s"),
 		}})
 		gap := metric(sides[i]+"-flaky", "retry_gap_p50_ms")
 		if i == 2 {
@@ -126,7 +126,7 @@ func panels(r *report.Run) []report.Panel {
 		YLabel:     "per second (log)",
 		LogY:       true,
 		LegendLeft: true,
-		Groups:     []string{"failed attempts/s", "inventory calls/s"},
+		Groups:     []string{"failed attempts/s, mean", "failed attempts/s, peak second", "inventory calls/s, mean"},
 		Series:     stormSeries,
 	})
 	ps = append(ps, report.Panel{

@@ -163,7 +163,7 @@ func checkShareGroupRows(t *testing.T, res *report.Run) {
 	}
 	for _, key := range []string{"9-suite-outage", "9-share-outage", "9-share-outage-nobreaker"} {
 		row, _ := res.Row(key)
-		for _, m := range []string{"inventory_calls_per_s", "failed_attempts_per_s", "to_dead_letter_p50_ms", "dead_letters", "recovery_dead_letters", "outage_s"} {
+		for _, m := range []string{"inventory_calls_per_s", "failed_attempts_per_s", "to_dead_letter_p50_ms", "dead_letters", "recovery_dead_letters", "outage_s", "failed_attempts_peak_per_s", "failed_attempts_90pct_s"} {
 			if _, ok := row.Metrics[m]; !ok {
 				t.Errorf("row %s: no %s", key, m)
 			}
