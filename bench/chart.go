@@ -105,6 +105,39 @@ func panels(r *report.Run) []report.Panel {
 		},
 		Lines: []report.Line{{Label: "goal 64 MiB", Y: memoryGoalMiB}},
 	})
+	sides := []string{"9-suite", "9-share", "9-share"}
+	outageKeys := []string{"9-suite-outage", "9-share-outage", "9-share-outage-nobreaker"}
+	sideNames := []string{"retry topics (the suite)", "share group", "share group, no breaker"}
+	var stormSeries, timingSeries []report.Series
+	for i, name := range sideNames {
+		stormSeries = append(stormSeries, report.Series{Name: name, Values: []float64{
+			metric(outageKeys[i], "failed_attempts_per_s"), metric(outageKeys[i], "failed_attempts_peak_per_s"), metric(outageKeys[i], "inventory_calls_per_s"),
+		}})
+		gap := metric(sides[i]+"-flaky", "retry_gap_p50_ms")
+		if i == 2 {
+			gap = math.NaN() // the flaky run is not repeated without the breaker
+		}
+		timingSeries = append(timingSeries, report.Series{Name: name, Values: []float64{
+			gap, metric(outageKeys[i], "to_dead_letter_p50_ms"),
+		}})
+	}
+	ps = append(ps, report.Panel{
+		Title:      "Inventory down (case 9): the retry storm",
+		YLabel:     "per second (log)",
+		LogY:       true,
+		LegendLeft: true,
+		Groups:     []string{"failed attempts/s, mean", "failed attempts/s, peak second", "inventory calls/s, mean"},
+		Series:     stormSeries,
+	})
+	ps = append(ps, report.Panel{
+		Title:      "Retry topics or share groups (case 9): timing",
+		YLabel:     "ms (log)",
+		LogY:       true,
+		LegendLeft: true,
+		Groups:     []string{"first retry after a failure, p50 (flaky)", "first failure → dead letter, p50 (outage)"},
+		Series:     timingSeries,
+		Lines:      []report.Line{{Label: "intended first retry (back-off 1 s)", Y: 1000}},
+	})
 	ps = append(ps, report.Panel{
 		Title:    "dlq redrive (case 7)",
 		YLabel:   "records/s (log)",

@@ -13,7 +13,8 @@
 //
 // The cases are those of docs/performance.md: the pipe limit, the
 // dependency limits, reefer-manager healthy and with the inventory down,
-// the blocking baselines, retry lateness, redrive, and memory.
+// the blocking baselines, retry lateness, redrive, memory, and the suite
+// against a share-group (KIP-932) consumer on the same workloads.
 package main
 
 import (

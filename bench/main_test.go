@@ -26,6 +26,8 @@ var everyRow = []string{
 	"8-503-reefer-manager", "8-503-order-retry", "8-503-container-inventory-mock",
 	"8-hang-reefer-manager", "8-hang-order-retry", "8-hang-container-inventory-mock",
 	"8-pending-1x", "8-pending-4x",
+	"9-suite-healthy", "9-suite-flaky", "9-suite-outage",
+	"9-share-healthy", "9-share-flaky", "9-share-outage", "9-share-outage-nobreaker",
 }
 
 // TestQuickRunMeasuresEveryCase runs the whole program with --quick, as
@@ -104,6 +106,8 @@ func TestQuickRunMeasuresEveryCase(t *testing.T) {
 		}
 	}
 
+	checkShareGroupRows(t, &res)
+
 	md, err := os.ReadFile(filepath.Join(out, "results.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -130,13 +134,64 @@ func TestQuickRunMeasuresEveryCase(t *testing.T) {
 	}
 }
 
+// checkShareGroupRows checks that case 9 measured what its comparison
+// needs, and that the figures hold together: counts within what was
+// produced, ratios where a row refers to its healthy run. Speeds are not
+// checked; a smoke run on a busy machine says nothing about them.
+func checkShareGroupRows(t *testing.T, res *report.Run) {
+	t.Helper()
+	for _, key := range []string{"9-suite-flaky", "9-share-flaky"} {
+		row, _ := res.Row(key)
+		for _, m := range []string{"retries", "retry_gap_p50_ms", "retry_gap_p99_ms", "early_retries", "key_pairs", "ordering_violations", "first_attempt_order_violations", "dead_letters"} {
+			if _, ok := row.Metrics[m]; !ok {
+				t.Errorf("row %s: no %s", key, m)
+			}
+		}
+		pairs := row.Metrics["key_pairs"]
+		if pairs <= 0 || row.Metrics["retries"] <= 0 || row.Metrics["retry_gap_p50_ms"] <= 0 {
+			t.Errorf("row %s: %v key pairs, %v retries, first-retry gap p50 %v ms: the flaky inventory was not measured", key, pairs, row.Metrics["retries"], row.Metrics["retry_gap_p50_ms"])
+		}
+		if v := row.Metrics["ordering_violations"]; v < 0 || v > pairs {
+			t.Errorf("row %s: %v ordering violations among %v pairs", key, v, pairs)
+		}
+		if row.Metrics["orders_without_inventory_call"] != 0 {
+			t.Errorf("row %s: %v orders never reached the inventory", key, row.Metrics["orders_without_inventory_call"])
+		}
+	}
+	if row, _ := res.Row("9-suite-flaky"); row.Metrics["lateness_p50_ms"] == 0 && row.Metrics["lateness_p99_ms"] == 0 {
+		t.Errorf("row 9-suite-flaky: no lateness against x-retry-due-at")
+	}
+	for _, key := range []string{"9-suite-outage", "9-share-outage", "9-share-outage-nobreaker"} {
+		row, _ := res.Row(key)
+		for _, m := range []string{"inventory_calls_per_s", "failed_attempts_per_s", "to_dead_letter_p50_ms", "dead_letters", "recovery_dead_letters", "outage_s", "failed_attempts_peak_per_s", "failed_attempts_90pct_s"} {
+			if _, ok := row.Metrics[m]; !ok {
+				t.Errorf("row %s: no %s", key, m)
+			}
+		}
+		if row.Ratio == nil || *row.Ratio <= 0 {
+			t.Errorf("row %s: no input ratio to its healthy run", key)
+		}
+		if row.Metrics["failed_attempts_per_s"] <= 0 {
+			t.Errorf("row %s: no failed attempt while the inventory was down", key)
+		}
+	}
+	// The share group spends its whole delivery budget within the outage:
+	// every order is dead-lettered, with the consumer's headers.
+	for _, key := range []string{"9-share-outage", "9-share-outage-nobreaker"} {
+		row, _ := res.Row(key)
+		if row.Metrics["dead_letters"] != 200 || row.Metrics["to_dead_letter_p50_ms"] <= 0 || !strings.Contains(row.Note, "_dlq.errors.disposition") {
+			t.Errorf("row %s: %v dead letters (want 200), p50 %v ms to the dead letter, note %q", key, row.Metrics["dead_letters"], row.Metrics["to_dead_letter_p50_ms"], row.Note)
+		}
+	}
+}
+
 func TestFlagsRejectBadValues(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"unknown case", []string{"--cases", "3,9"}, `unknown case "9"`},
+		{"unknown case", []string{"--cases", "3,10"}, `unknown case "10"`},
 		{"no case", []string{"--cases", ","}, "selects nothing"},
 		{"negative orders", []string{"--orders", "-5"}, "--orders -5"},
 		{"argument", []string{"3"}, `unexpected argument "3"`},

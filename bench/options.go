@@ -48,6 +48,12 @@ type params struct {
 	// inventoryTimeout is INVENTORY_TIMEOUT when the inventory is down:
 	// how long a hanging inventory holds each call.
 	inventoryTimeout time.Duration
+	// Case 9: shareOrders per healthy and outage run, flakyOrders in the
+	// flaky run, recoveryOrders produced once the outage ends; outageFor
+	// is how long the inventory is down (longer than the suite's retry
+	// budget); retryBase is the suite's RETRY_BASE_DELAY.
+	shareOrders, flakyOrders, recoveryOrders int
+	outageFor, retryBase                     time.Duration
 	// callTimeout is INVENTORY_TIMEOUT when the inventory is healthy
 	// (cases 2, 3, 6 and 8-healthy), where a call that times out would
 	// be a failure of the case. It equals inventoryTimeout in a full run;
@@ -66,7 +72,7 @@ func (p params) timeoutFor(down bool) time.Duration {
 }
 
 // allCases are the case numbers of the issue, in run order.
-var allCases = []string{"1", "2", "3", "4", "5", "6", "7", "8"}
+var allCases = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
 // parseParams reads the command line.
 func parseParams(args []string, stderr io.Writer) (params, error) {
@@ -79,7 +85,8 @@ instead, side by side on one broker, database and machine, and reports ratios.
 Usage: go run . [flags]      (from bench/; or: make bench)
 
 Cases: 1 pipe limit, 2 dependency limits, 3 reefer-manager healthy, 4 inventory
-down, 5 blocking baselines, 6 retry lateness, 7 redrive, 8 memory.
+down, 5 blocking baselines, 6 retry lateness, 7 redrive, 8 memory, 9 retry
+topics against a share group (KIP-932).
 
 Flags:
 `)
@@ -117,7 +124,7 @@ Flags:
 			continue
 		}
 		if !slices.Contains(allCases, c) {
-			return params{}, fmt.Errorf("--cases: unknown case %q: want numbers from 1 to 8, e.g. --cases 3,4", c)
+			return params{}, fmt.Errorf("--cases: unknown case %q: want numbers from 1 to 9, e.g. --cases 3,4", c)
 		}
 		if !slices.Contains(p.cases, c) {
 			p.cases = append(p.cases, c)
@@ -146,6 +153,10 @@ Flags:
 		p.throttled = 200
 		p.maxPending, p.backlogFactor = 200, 4
 		p.hold = 500 * time.Millisecond
+		// The suite's back-off a tenth of its default, so that an outage
+		// longer than its retry budget fits in seconds.
+		p.shareOrders, p.flakyOrders, p.recoveryOrders = 200, 200, 50
+		p.retryBase, p.outageFor = 100*time.Millisecond, 3*time.Second
 		// The hang cases wait for this timeout: short, so they end quickly.
 		p.inventoryTimeout = 500 * time.Millisecond
 		// A healthy call that a loaded 2-core machine under -race holds
@@ -159,6 +170,8 @@ Flags:
 		p.throttled = 5000
 		p.maxPending, p.backlogFactor = 10000, 4
 		p.hold = 5 * time.Second
+		p.shareOrders, p.flakyOrders, p.recoveryOrders = 5000, 2000, 1000
+		p.retryBase, p.outageFor = time.Second, 35*time.Second
 	}
 	p.callTimeout = cmp.Or(p.callTimeout, p.inventoryTimeout)
 	return p, nil

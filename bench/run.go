@@ -40,6 +40,7 @@ var cases = map[string]benchCase{
 	"6": {"retry lateness", true, caseLateness},
 	"7": {"redrive", false, caseRedrive},
 	"8": {"memory", true, caseMemory},
+	"9": {"retry topics or share groups", true, caseShareGroups},
 }
 
 // run is the whole program: flags, the shared environment, every selected
