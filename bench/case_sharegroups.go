@@ -141,33 +141,28 @@ func caseShareGroups(ctx context.Context, e *env) ([]report.Row, error) {
 		{"suite", "retry topics (reefer-manager + order-retry)", e.deploySuite},
 		{"share", "share group (franz-go, RELEASE/REJECT)", e.deployShareGroup},
 	} {
-		healthy, err := e.shareHealthy(ctx, "c9"+side.key[:2]+"h", side.deploy)
-		if err != nil {
-			return rows, fmt.Errorf("%s, healthy: %w", side.key, err)
+		for _, run := range []struct {
+			suffix, name string
+			measure      func(context.Context, string, deployFunc) (report.Row, error)
+		}{
+			{"healthy", "healthy inventory: input orders/s", e.shareHealthy},
+			{"flaky", "30 %-flaky inventory: first-retry gap p50 (ms)", e.shareFlaky},
+			{"outage", "inventory outage: input orders/s while it is down", e.shareOutage},
+		} {
+			row, err := run.measure(ctx, "c9"+side.key[:2]+run.suffix[:1], side.deploy)
+			if err != nil {
+				return rows, fmt.Errorf("%s, %s: %w", side.key, run.suffix, err)
+			}
+			row.Case, row.Key = "9", "9-"+side.key+"-"+run.suffix
+			row.Name = side.name + ", " + run.name
+			if run.suffix == "outage" {
+				row.RatioTo = []string{"9-" + side.key + "-healthy"}
+				if side.key == "suite" {
+					row.Goals = []report.Goal{{Metric: report.MetricRatio, Op: ">=", Target: 0.9}}
+				}
+			}
+			rows = append(rows, row)
 		}
-		healthy.Case, healthy.Key = "9", "9-"+side.key+"-healthy"
-		healthy.Name = side.name + ", healthy inventory: input orders/s"
-		rows = append(rows, healthy)
-
-		flaky, err := e.shareFlaky(ctx, "c9"+side.key[:2]+"f", side.deploy)
-		if err != nil {
-			return rows, fmt.Errorf("%s, flaky: %w", side.key, err)
-		}
-		flaky.Case, flaky.Key = "9", "9-"+side.key+"-flaky"
-		flaky.Name = side.name + ", 30 %-flaky inventory: first-retry gap p50 (ms)"
-		rows = append(rows, flaky)
-
-		out, err := e.shareOutage(ctx, "c9"+side.key[:2]+"o", side.deploy)
-		if err != nil {
-			return rows, fmt.Errorf("%s, outage: %w", side.key, err)
-		}
-		out.Case, out.Key = "9", "9-"+side.key+"-outage"
-		out.Name = side.name + ", inventory outage: input orders/s while it is down"
-		out.RatioTo = []string{"9-" + side.key + "-healthy"}
-		if side.key == "suite" {
-			out.Goals = []report.Goal{{Metric: report.MetricRatio, Op: ">=", Target: 0.9}}
-		}
-		rows = append(rows, out)
 	}
 
 	// The share group once more, its inventory client without the circuit
