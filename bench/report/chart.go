@@ -178,6 +178,10 @@ func (p Panel) plot() (*plot.Plot, error) {
 			pl.Y.Min = 0
 			pl.Y.Max = maxY * 1.25 // room for the legend
 		}
+	} else if p.LogY {
+		// Nothing measured (a run of other cases): an empty panel, on an
+		// axis a logarithmic scale can draw.
+		pl.Y.Min, pl.Y.Max = logFloor, 10*logFloor
 	}
 	return pl, nil
 }

@@ -122,6 +122,8 @@ func TestWriteFilesAndChart(t *testing.T) {
 			{Name: "p50", Values: []float64{0.5, 2000}}, {Name: "p99", Values: []float64{3, math.NaN()}},
 		}},
 		{Title: "empty", Groups: []string{"x"}, Series: []report.Series{{Values: []float64{math.NaN()}}}},
+		// A run of other cases leaves a log panel with nothing in it.
+		{Title: "empty log", LogY: true, Groups: []string{"x"}, Series: []report.Series{{Values: []float64{math.NaN()}}}},
 	}
 	if err := report.WriteChart(path, "test", panels); err != nil {
 		t.Fatal(err)
