@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/reeferdlq/reefer-dlq/bench/report"
+	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/admin"
 	"github.com/reeferdlq/reefer-dlq/services/container-inventory-mock/inventorymock/faults"
 	"github.com/reeferdlq/reefer-dlq/services/reefer-manager/manager"
 )
@@ -68,7 +69,7 @@ func caseHealthy(ctx context.Context, e *env) ([]report.Row, error) {
 func caseInventoryDown(ctx context.Context, e *env) ([]report.Row, error) {
 	var rows []report.Row
 	for _, o := range outages(e.p) {
-		w, err := e.runManager(ctx, "c4-"+o.key, o.profile, nil)
+		w, err := e.runManager(ctx, "c4-"+o.key, o.profile, o.env)
 		if err != nil {
 			return rows, fmt.Errorf("%s: %w", o.key, err)
 		}
@@ -85,10 +86,15 @@ func caseInventoryDown(ctx context.Context, e *env) ([]report.Row, error) {
 	return rows, nil
 }
 
+// warmUpOrders are allocated before a case's window opens, with a
+// healthy inventory: enough for the inventory client to learn its pace.
+const warmUpOrders = 30
+
 // outage is one way the inventory is down.
 type outage struct {
 	key, name, desc string
 	profile         faults.Profile
+	env             map[string]string // added to the service's environment
 	note            string
 }
 
@@ -98,7 +104,11 @@ func outages(p params) []outage {
 			note: "after 5 failures the client's circuit breaker opens and later calls fail at once"},
 		{key: "hang", name: "hang", profile: hangProfile(),
 			desc: fmt.Sprintf("holding every call until the client gives up (INVENTORY_TIMEOUT=%s)", p.inventoryTimeout),
-			note: "the calls in flight when the outage starts wait for the timeout before the breaker opens"},
+			note: "10 calls in flight past the slow-call threshold (its 500 ms floor against this healthy mock) fail every call in flight at once and open the breaker"},
+		{key: "hang-notrip", name: "hang, slow-call trip off", profile: hangProfile(),
+			env:  map[string]string{"INVENTORY_SLOW_CALL_FLOOR": "0s"},
+			desc: fmt.Sprintf("holding every call until the client gives up (INVENTORY_TIMEOUT=%s), INVENTORY_SLOW_CALL_FLOOR=0s", p.inventoryTimeout),
+			note: "without the slow-call trip: the calls in flight when the outage starts wait out the timeout before the breaker opens"},
 	}
 }
 
@@ -117,13 +127,17 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	if err != nil {
 		return window{}, err
 	}
-	mock, stopMock, err := e.inventory(ctx, profile, 0)
+	down := profile.Outage != nil || profile.TimeoutRate > 0
+	// An outage starts when the load does, after a healthy warm-up: as an
+	// inventory that fails in production, and so that the client has
+	// learnt the healthy pace (a hang is then cut by the slow-call trip,
+	// not by INVENTORY_TIMEOUT).
+	mock, stopMock, err := e.inventory(ctx, preset("healthy"), 0)
 	if err != nil {
 		return window{}, err
 	}
 	defer stopMock()
 	group := prefix + "-reefer-manager"
-	down := profile.Outage != nil || profile.TimeoutRate > 0
 	own := map[string]string{
 		"REEFER_FLEET_SIZE": strconv.Itoa(n + 100),
 		"INVENTORY_TIMEOUT": e.p.timeoutFor(down).String(),
@@ -143,8 +157,18 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	if err != nil {
 		return window{}, err
 	}
-	if err := e.warmUp(ctx, t.Orders, group, nil); err != nil {
-		return window{}, fmt.Errorf("%w (service: %v)", err, svc.failed())
+	warm, err := orderRecords("warmup-"+prefix, warmUpOrders)
+	if err != nil {
+		return window{}, err
+	}
+	if err := e.produce(ctx, t.Orders, warm); err != nil {
+		return window{}, err
+	}
+	if err := e.waitCommitted(ctx, group, t.Orders, 2*time.Minute); err != nil {
+		return window{}, fmt.Errorf("warm-up: %w (service: %v)", err, svc.failed())
+	}
+	if _, err := admin.New("http://"+mock.Addr(), "").SetFaults(ctx, profile); err != nil {
+		return window{}, fmt.Errorf("start the outage: %w", err)
 	}
 	sw, err := e.startWatch(prefix)
 	if err != nil {
@@ -171,8 +195,12 @@ func (e *env) runManager(ctx context.Context, prefix string, profile faults.Prof
 	if err != nil {
 		return window{}, err
 	}
-	if want := int64(n + 1); got != want {
-		return window{}, fmt.Errorf("%d %s, want %d (the orders and the warm-up)", got, what, want)
+	want := int64(n)
+	if !down {
+		want += warmUpOrders
+	}
+	if got != want {
+		return window{}, fmt.Errorf("%d %s, want %d", got, what, want)
 	}
 	return w, nil
 }

@@ -19,7 +19,7 @@ import (
 
 // everyRow is the key of every figure a full set of cases reports.
 var everyRow = []string{
-	"1-produce", "1", "2-db", "2-db-single", "2-inv", "3", "3-traced", "4-503", "4-hang",
+	"1-produce", "1", "2-db", "2-db-single", "2-inv", "3", "3-traced", "4-503", "4-hang", "4-hang-notrip",
 	"5a-503", "5a-hang", "5b-503", "5b-hang",
 	"6-retry", "6-sched", "6-pause", "7-fast", "7-rate",
 	"8-healthy-reefer-manager", "8-healthy-order-retry", "8-healthy-container-inventory-mock",

@@ -30,7 +30,7 @@ const (
 	DefaultWindow              = 10 * time.Second
 	DefaultOpenTimeout         = 5 * time.Second
 	DefaultHalfOpenMaxRequests = 1
-	DefaultSlowCallFloor       = 250 * time.Millisecond
+	DefaultSlowCallFloor       = 500 * time.Millisecond
 
 	// maxErrorBody bounds how much of an error response is read: enough
 	// for {"error","message"}, not enough for a misbehaving server to
@@ -101,7 +101,7 @@ type Config struct {
 	// of every lane waiting out Timeout. The threshold is learnt from the
 	// calls (mean + 4 deviations, at least twice the mean), between this
 	// floor and Timeout.
-	// Default 250ms; a negative value turns the slow-call trip off.
+	// Default 500ms; a negative value turns the slow-call trip off.
 	SlowCallFloor time.Duration
 }
 

@@ -71,7 +71,7 @@ func allAtOnce(t *testing.T, c *inventory.Client, n int) ([]error, time.Duration
 // An inventory that starts hanging: without the slow-call trip every call
 // in flight waits its whole timeout (here 20 s) before the breaker hears
 // of a failure, and the service's lanes all stand still. With it, as
-// soon as MaxFailures calls are in flight past the threshold (the 250 ms
+// soon as MaxFailures calls are in flight past the threshold (the 500 ms
 // floor here: healthy calls take microseconds), every call fails at once
 // as inventory-slow, and the breaker opens.
 func TestAHangingInventoryTripsTheBreakerLongBeforeTheTimeout(t *testing.T) {
@@ -87,7 +87,7 @@ func TestAHangingInventoryTripsTheBreakerLongBeforeTheTimeout(t *testing.T) {
 			t.Errorf("call %d = %v (class %q, reason %q), want transient %s", i, err, failure.ClassOf(err), failure.ReasonOf(err), inventory.ReasonSlow)
 		}
 	}
-	// The trip comes at the 250 ms floor; half the timeout is far above
+	// The trip comes at the 500 ms floor; half the timeout is far above
 	// that and far below the 20 s every lane waited before.
 	if took > timeout/2 {
 		t.Errorf("the calls took %s to fail, with a %s timeout: the trip did not cut the stall", took, timeout)
@@ -105,7 +105,7 @@ func TestFewSlowCallsAtOnceAreLeftToTheirTimeout(t *testing.T) {
 	c := newClient(t, inventory.Config{BaseURL: srv.URL, Timeout: 10 * time.Second})
 	warm(t, c, 30)
 
-	srv.delay.Store(int64(600 * time.Millisecond)) // past the 250 ms floor
+	srv.delay.Store(int64(800 * time.Millisecond)) // past the 500 ms floor
 	errs, _ := allAtOnce(t, c, inventory.DefaultMaxFailures-1)
 	for i, err := range errs {
 		if err != nil {

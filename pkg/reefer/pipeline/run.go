@@ -126,6 +126,7 @@ func Run(ctx context.Context, log *slog.Logger, s Stage, svc Service) (err error
 	client, err := inventory.New(inventory.Config{
 		BaseURL:       s.InventoryURL,
 		Timeout:       s.InventoryTimeout,
+		SlowCallFloor: slowCallFloor(s.InventorySlowCallFloor),
 		OnStateChange: func(_, to string) { svc.Metrics.setBreakerState(to) },
 		Tracing:       tp,
 	})
@@ -300,4 +301,14 @@ func Command[C interface{ NewLogger(io.Writer) *slog.Logger }](name, about strin
 			}
 			return run(ctx, cfg.NewLogger(stdout), cfg)
 		}}
+}
+
+// slowCallFloor is INVENTORY_SLOW_CALL_FLOOR for inventory.Config, where
+// a negative floor turns the slow-call trip off and zero means the
+// default.
+func slowCallFloor(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -42,6 +42,12 @@ type Stage struct {
 	InventoryURL string `env:"INVENTORY_URL" envDefault:"http://localhost:8081"`
 	// InventoryTimeout bounds every inventory call.
 	InventoryTimeout time.Duration `env:"INVENTORY_TIMEOUT" envDefault:"2s"`
+	// InventorySlowCallFloor is the least a call may run before it counts
+	// as slow: when 10 calls at once run past the learnt threshold (never
+	// below this floor), every call in flight fails at once and the
+	// breaker opens, instead of every lane waiting out INVENTORY_TIMEOUT
+	// (inventory.Config.SlowCallFloor). 0s turns that off.
+	InventorySlowCallFloor time.Duration `env:"INVENTORY_SLOW_CALL_FLOOR" envDefault:"500ms"`
 	// ReleaseInterval is how often the reefers of dead-lettered attempts
 	// that the inventory could not release at once are tried again
 	// (allocation.Releaser.Run).
@@ -137,6 +143,9 @@ func (s Stage) Validate() error {
 	}
 	if s.InventoryTimeout <= 0 {
 		add("INVENTORY_TIMEOUT=%s: want a positive duration such as 2s", s.InventoryTimeout)
+	}
+	if s.InventorySlowCallFloor < 0 || s.InventorySlowCallFloor >= s.InventoryTimeout && s.InventorySlowCallFloor != 0 {
+		add("INVENTORY_SLOW_CALL_FLOOR=%s: want 0s (off) or a duration below INVENTORY_TIMEOUT (%s), such as 500ms", s.InventorySlowCallFloor, s.InventoryTimeout)
 	}
 	if s.ReleaseRecheckAfter <= s.InventoryTimeout {
 		add("RELEASE_RECHECK_AFTER=%s: want a duration above INVENTORY_TIMEOUT (%s), such as 1m: an allocation call can land that long after a release", s.ReleaseRecheckAfter, s.InventoryTimeout)
@@ -310,6 +319,7 @@ func (s Stage) LogAttrs() []slog.Attr {
 		slog.Int("fleet_size", s.FleetSize),
 		slog.String("inventory_url", envconfig.RedactURL(s.InventoryURL)),
 		slog.Duration("inventory_timeout", s.InventoryTimeout),
+		slog.Duration("inventory_slow_call_floor", s.InventorySlowCallFloor),
 		slog.String("log_level", s.LogLevel.String()),
 		slog.String("log_format", s.LogFormat),
 		slog.String("orders_topic", s.OrdersTopic),

@@ -76,6 +76,8 @@ func TestCrashLosesOrdersOnlyWhenCommittingBeforeProcessing(t *testing.T) {
 				"COMMIT_MODE":       tt.mode,
 				"MAX_IN_FLIGHT":     "4",
 				"INVENTORY_TIMEOUT": "1m", // nothing concludes before the crash
+				// Above INVENTORY_TIMEOUT, or the service refuses to start.
+				"RELEASE_RECHECK_AFTER": "2m",
 			})
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), helperEnv+"=1")
