@@ -150,7 +150,7 @@ func BadStageValues() []BadValue {
 		{Name: "database url missing", Env: map[string]string{"DATABASE_URL": ""}, Want: []string{"DATABASE_URL is not set", "postgres://"}},
 		{Name: "duration not parsable", Env: map[string]string{"RETRY_BASE_DELAY": "soon"}, Want: []string{`RETRY_BASE_DELAY="soon"`, "a duration such as"}},
 		{Name: "timeout not positive", Env: map[string]string{"INVENTORY_TIMEOUT": "-1s"}, Want: []string{"INVENTORY_TIMEOUT=-1s", "positive duration"}},
-		{Name: "slow-call floor not below the timeout", Env: map[string]string{"INVENTORY_SLOW_CALL_FLOOR": "5s"}, Want: []string{"INVENTORY_SLOW_CALL_FLOOR=5s", "below INVENTORY_TIMEOUT"}},
+		{Name: "slow-call floor negative", Env: map[string]string{"INVENTORY_SLOW_CALL_FLOOR": "-1s"}, Want: []string{"INVENTORY_SLOW_CALL_FLOOR=-1s", "0s (off) or a positive duration"}},
 		{Name: "attempts not a number", Env: map[string]string{"RETRY_MAX_ATTEMPTS": "five"}, Want: []string{`RETRY_MAX_ATTEMPTS="five"`, "a whole number"}},
 		{Name: "attempts zero", Env: map[string]string{"RETRY_MAX_ATTEMPTS": "0"}, Want: []string{"RETRY_MAX_ATTEMPTS=0", ">= 1"}},
 		{Name: "max delay below base", Env: map[string]string{"RETRY_BASE_DELAY": "10s", "RETRY_MAX_DELAY": "1s"}, Want: []string{"RETRY_MAX_DELAY=1s", ">= RETRY_BASE_DELAY"}},
