@@ -58,8 +58,10 @@ type ReleaseStore interface {
 	// with no allocation of that reefer at the same time, and then
 	// forgets the recheck; done is false when the reefer is busy now.
 	RecheckWith(ctx context.Context, r Reservation, release func(context.Context) error) (done bool, err error)
-	// DropRecheck forgets r's recheck.
-	DropRecheck(ctx context.Context, r Reservation) error
+	// RefuseRecheck records that the inventory refused r's recheck for
+	// good: the recheck becomes a refused release (see RefusedReleases),
+	// as the inventory may hold the reefer for the order.
+	RefuseRecheck(ctx context.Context, r Reservation) error
 }
 
 // ReleaseInventory forgets an allocation in the legacy inventory; it must
@@ -190,9 +192,12 @@ func (r Releaser) Sweep(ctx context.Context, limit int) (released int, err error
 // Recheck releases in the inventory, once more, up to limit pairs
 // released at least RecheckAfter ago, and says how many it rechecked. A
 // pair whose order holds the reefer again is forgotten without a call.
-// An inventory that refuses the release for good (409: another order
-// holds the reefer there; 404: it knows no such reefer) holds nothing
-// for the order: the recheck is done.
+// An answer that the inventory holds nothing there for the order (a 409:
+// another order holds it; a 404: no such reefer; both are a done release
+// for ReleaseInventory) ends the recheck. A refusal for good (any other
+// permanent error) turns it into a refused release: the inventory may
+// hold the reefer for the order, so the order is not reopened until a
+// later sweep's release is accepted.
 func (r Releaser) Recheck(ctx context.Context, limit int) (rechecked int, err error) {
 	due, err := r.Store.DueRechecks(ctx, time.Now().Add(-r.RecheckAfter), limit)
 	if err != nil {
@@ -204,8 +209,8 @@ func (r Releaser) Recheck(ctx context.Context, limit int) (rechecked int, err er
 			return r.Inventory.Release(ctx, res.ContainerID, res.OrderID)
 		})
 		if err != nil && failure.ClassOf(err) == failure.Permanent {
-			r.Log.DebugContext(ctx, "recheck: the inventory holds nothing to release", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
-			done, err = true, r.Store.DropRecheck(ctx, res)
+			r.Log.WarnContext(ctx, "the inventory refused to release a reefer once more; its order gets no other until it does, and every sweep asks again", "container_id", res.ContainerID, "order_id", res.OrderID, "err", err)
+			done, err = true, r.Store.RefuseRecheck(ctx, res)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("recheck the release of reefer %s from order %s: %w", res.ContainerID, res.OrderID, err))

@@ -904,7 +904,8 @@ func TestARecheckLeavesAReeferTheOrderHoldsAgain(t *testing.T) {
 }
 
 // A recheck the inventory cannot do now waits for the next sweep; one it
-// refuses for good (409: another order holds the reefer there) is done.
+// refuses for good becomes a refused release: the inventory may hold the
+// reefer for the order, so the order is not reopened until it releases it.
 func TestARecheckWaitsForTheInventoryAndEndsOnARefusal(t *testing.T) {
 	pl := newPipeline(t, 3)
 	pl.inventory(func(string, string) error { return refused })
@@ -926,12 +927,19 @@ func TestARecheckWaitsForTheInventoryAndEndsOnARefusal(t *testing.T) {
 		t.Errorf("CountRechecks = %d, want the recheck kept for the next sweep", c)
 	}
 	pl.mu.Lock()
-	pl.release = func(string, string) error { return conflict }
+	pl.release = func(string, string) error { return refused }
 	pl.mu.Unlock()
 	if n, err := pl.releaser().Recheck(t.Context(), 10); err != nil || n != 1 {
-		t.Errorf("Recheck answered 409 = %d, %v; want it done", n, err)
+		t.Errorf("Recheck answered 422 = %d, %v; want it done", n, err)
 	}
 	if c, _ := pl.store.CountRechecks(t.Context()); c != 0 {
 		t.Errorf("CountRechecks = %d, want 0", c)
+	}
+	want := []allocation.Reservation{{OrderID: "O-1", ContainerID: "C-0001"}}
+	if got, err := pl.store.RefusedReleases(t.Context(), "", 10); err != nil || !slices.Equal(got, want) {
+		t.Errorf("RefusedReleases = %v, %v; want %v", got, err, want)
+	}
+	if _, err := pl.store.Reopen(t.Context(), "O-1", 1); !errors.Is(err, allocation.ErrReleasePending) {
+		t.Errorf("Reopen while the inventory refuses = %v, want ErrReleasePending", err)
 	}
 }

@@ -121,6 +121,25 @@ func (s *Store) holds(db *gorm.DB, r Reservation) (bool, error) {
 	return len(ids) > 0, err
 }
 
+// RefuseRecheck turns r's recheck into a refused release (see
+// QuarantinePending), in one transaction: the inventory refused to
+// release the pair once more. The reefer itself stays as it is (free,
+// or another order's): the refusal only keeps r's order from being
+// reopened until the inventory releases it (RefusalLifted).
+func (s *Store) RefuseRecheck(ctx context.Context, r Reservation) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec(`INSERT INTO refused_releases (container_id, order_id, refused_ms) VALUES (?, ?, ?)
+			ON CONFLICT (container_id, order_id) DO NOTHING`, r.ContainerID, r.OrderID, s.now().UnixMilli()).Error; err != nil {
+			return err
+		}
+		return dropRecheck(tx, r)
+	})
+	if err != nil {
+		return fmt.Errorf("record the refused recheck of reefer %s from order %s: %w", r.ContainerID, r.OrderID, classify(err))
+	}
+	return nil
+}
+
 // DropRecheck forgets r's recheck.
 func (s *Store) DropRecheck(ctx context.Context, r Reservation) error {
 	if err := dropRecheck(s.db.WithContext(ctx), r); err != nil {
