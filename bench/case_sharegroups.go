@@ -194,17 +194,10 @@ func (e *env) shareHealthy(ctx context.Context, prefix string, deploy deployFunc
 	if err != nil {
 		return report.Row{}, err
 	}
-	sw, err := e.startWatch(prefix)
+	w, err := e.takeIn(ctx, d, prefix, msgs)
 	if err != nil {
 		return report.Row{}, err
 	}
-	if err := e.produce(ctx, d.t.Orders, msgs); err != nil {
-		return report.Row{}, err
-	}
-	if err := waitUntil(ctx, 10*time.Minute, d.name+": orders taken in", func() (bool, error) { return d.takenIn(ctx, n) }); err != nil {
-		return report.Row{}, err
-	}
-	w := sw.stop()
 	if err := d.waitConcluded(ctx, e, n, 5*time.Minute); err != nil {
 		return report.Row{}, err
 	}
@@ -301,17 +294,10 @@ func (e *env) shareOutage(ctx context.Context, prefix string, deploy deployFunc)
 		return report.Row{}, fmt.Errorf("start the outage: %w", err)
 	}
 	down := time.Now()
-	sw, err := e.startWatch(prefix)
+	w, err := e.takeIn(ctx, d, prefix, msgs)
 	if err != nil {
 		return report.Row{}, err
 	}
-	if err := e.produce(ctx, d.t.Orders, msgs); err != nil {
-		return report.Row{}, err
-	}
-	if err := waitUntil(ctx, 10*time.Minute, d.name+": orders taken in", func() (bool, error) { return d.takenIn(ctx, n) }); err != nil {
-		return report.Row{}, err
-	}
-	w := sw.stop()
 	select {
 	case <-time.After(time.Until(down.Add(e.p.outageFor))):
 	case <-ctx.Done():
@@ -966,4 +952,21 @@ func setShareAutoOffsetReset(ctx context.Context, cl *kgo.Client, group string) 
 		}
 	}
 	return nil
+}
+
+// takeIn produces msgs to d's orders topic and measures the window until
+// d has taken every one of them in.
+func (e *env) takeIn(ctx context.Context, d *design, prefix string, msgs []kafka.Message) (window, error) {
+	sw, err := e.startWatch(prefix)
+	if err != nil {
+		return window{}, err
+	}
+	if err := e.produce(ctx, d.t.Orders, msgs); err != nil {
+		return window{}, err
+	}
+	n := len(msgs)
+	if err := waitUntil(ctx, 10*time.Minute, d.name+": orders taken in", func() (bool, error) { return d.takenIn(ctx, n) }); err != nil {
+		return window{}, err
+	}
+	return sw.stop(), nil
 }
